@@ -1,0 +1,150 @@
+/* backend.h — the one backend interface (a table of function pointers).
+ *
+ * The CPU backend (framework/cpu/) is the reference; the CUDA backend
+ * (framework/cuda/) implements the same table and is tested against it.
+ * Models call ops only through this table and never know the device.
+ *
+ * Conventions for every op:
+ *  - pointers are device pointers of the backend; floats are fp32;
+ *  - shapes are row-major; N = number of rows (batch * sequence);
+ *  - forward ops WRITE their outputs;
+ *  - backward ops ACCUMULATE (+=) into input gradients and parameter gradients,
+ *    so a residual stream's gradient can be summed in place (llm.c's rule);
+ *    the caller zeroes gradient buffers where a fresh value is wanted;
+ *  - dropout masks come from rng_keep(key, element index) (framework/rng.h), so
+ *    every backend drops the same elements;
+ *  - reductions are deterministic: the same inputs give bitwise-identical
+ *    outputs whatever the thread count.
+ * Ops cannot fail individually; a device error is recorded and reported by sync().
+ */
+#ifndef MEGAC_BACKEND_H
+#define MEGAC_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "rng.h"
+#include "tensor.h"
+
+typedef struct backend backend_t;
+
+/* Attention shape and masking. qkv rows hold, for each local head h,
+ * [q(hs) k(hs) v(hs)] at columns h*3*hs .. (h+1)*3*hs (Megatron's fused layout). */
+typedef struct attn_shape {
+    int B, T, NH, HS;       /* batch, sequence, local heads, head size               */
+    int causal;             /* 1: position t sees keys <= t                           */
+    const float *key_mask;  /* optional [B, T] device array: 0 = key never attended  */
+    float dropout;          /* attention-probability dropout                          */
+    rng_key_t key;          /* dropout stream                                         */
+} attn_shape_t;
+
+struct backend {
+    const char *name;
+    device_kind_t device;
+
+    /* ---- memory ---- */
+    int (*alloc)(backend_t *be, void **ptr, size_t bytes, err_t *err);
+    void (*free)(backend_t *be, void *ptr);
+    void (*memset_zero)(backend_t *be, void *ptr, size_t bytes);
+    void (*copy_to_device)(backend_t *be, void *dst, const void *host_src, size_t bytes);
+    void (*copy_to_host)(backend_t *be, void *host_dst, const void *src, size_t bytes);
+    void (*copy)(backend_t *be, void *dst, const void *src, size_t bytes);
+    /* waits for queued work; returns -1 with the first recorded device error */
+    int (*sync)(backend_t *be, err_t *err);
+
+    /* ---- embeddings ---- */
+    /* out[n,:] = wte[tokens[n]-vstart,:] when vstart <= tokens[n] < vend, else 0 */
+    void (*embedding_forward)(backend_t *be, float *out, const int *tokens, const float *wte,
+                              int N, int C, int vstart, int vend);
+    void (*embedding_backward)(backend_t *be, float *dwte, const float *dout, const int *tokens,
+                               int N, int C, int vstart, int vend);
+    /* out[b,t,:] += wpe[t,:] */
+    void (*position_forward)(backend_t *be, float *out, const float *wpe, int B, int T, int C);
+    void (*position_backward)(backend_t *be, float *dwpe, const float *dout, int B, int T, int C);
+
+    /* ---- LayerNorm ---- */
+    void (*layernorm_forward)(backend_t *be, float *out, float *mean, float *rstd, const float *inp,
+                              const float *w, const float *b, int N, int C, float eps);
+    void (*layernorm_backward)(backend_t *be, float *dinp, float *dw, float *db, const float *dout,
+                               const float *inp, const float *w, const float *mean,
+                               const float *rstd, int N, int C);
+
+    /* ---- linear: out[N,OC] = inp[N,IC] @ w[OC,IC]^T (+ bias[OC]) ---- */
+    void (*matmul_forward)(backend_t *be, float *out, const float *inp, const float *w,
+                           const float *bias, int N, int IC, int OC);
+    /* dinp += dout @ w; dw += dout^T @ inp; dbias += colsum(dout); NULL skips a term */
+    void (*matmul_backward)(backend_t *be, float *dinp, float *dw, float *dbias, const float *dout,
+                            const float *inp, const float *w, int N, int IC, int OC);
+
+    /* ---- attention ----
+     * out[B,T,NH*HS]; probs[B,NH,T,T] keeps the softmax (before dropout) for backward;
+     * scratch[B,NH,T,T] is workspace (the dropped probabilities). */
+    void (*attention_forward)(backend_t *be, float *out, float *probs, float *scratch,
+                              const float *qkv, const attn_shape_t *s);
+    /* dqkv += ...; scratch and dscratch are [B,NH,T,T] workspaces */
+    void (*attention_backward)(backend_t *be, float *dqkv, float *scratch, float *dscratch,
+                               const float *dout, const float *qkv, const float *probs,
+                               const attn_shape_t *s);
+
+    /* ---- elementwise ---- */
+    /* tanh_form: 1 = GPT-2's tanh approximation, 0 = exact erf (BERT) */
+    void (*gelu_forward)(backend_t *be, float *out, const float *inp, size_t n, int tanh_form);
+    void (*gelu_backward)(backend_t *be, float *dinp, const float *inp, const float *dout, size_t n,
+                          int tanh_form);
+    /* out = a + b */
+    void (*add)(backend_t *be, float *out, const float *a, const float *b, size_t n);
+    /* x[i] = keep(i) ? x[i]/(1-p) : 0, in place */
+    void (*dropout_forward)(backend_t *be, float *x, size_t n, float p, rng_key_t key);
+    /* dinp += keep(i) ? dout[i]/(1-p) : 0 */
+    void (*dropout_backward)(backend_t *be, float *dinp, const float *dout, size_t n, float p,
+                             rng_key_t key);
+    /* y += alpha * x */
+    void (*axpy)(backend_t *be, float *y, const float *x, size_t n, float alpha);
+
+    /* ---- softmax cross-entropy over (possibly vocab-parallel) logits [N, V] ----
+     * This rank holds vocabulary columns [vstart, vstart+V); columns whose global id
+     * is >= vocab (padding) are ignored. The three passes let a TP model all-reduce
+     * max, then sum and target logit between them (Megatron's cross_entropy.py). */
+    void (*xent_max)(backend_t *be, float *rowmax, const float *logits, int N, int V, int vstart,
+                     int vocab);
+    /* sumexp[n] = sum_j exp(l[n,j] - rowmax[n]); tlogit[n] = l[n, target-vstart] or 0 */
+    void (*xent_sumexp)(backend_t *be, float *sumexp, float *tlogit, const float *logits,
+                        const float *rowmax, const int *targets, int N, int V, int vstart,
+                        int vocab);
+    /* losses[n] = log(sumexp[n]) + rowmax[n] - tlogit[n] */
+    void (*xent_loss)(backend_t *be, float *losses, const float *rowmax, const float *sumexp,
+                      const float *tlogit, int N);
+    /* logits <- dloss[n] * (softmax - onehot(target)), in place (the logits are consumed) */
+    void (*xent_backward)(backend_t *be, float *logits, const float *rowmax, const float *sumexp,
+                          const int *targets, const float *dloss, int N, int V, int vstart,
+                          int vocab);
+
+    /* ---- reductions and optimizer ---- */
+    /* sum of squares in double, deterministic (fixed blocking); result to host */
+    double (*sumsq)(backend_t *be, const float *x, size_t n);
+    /* sum of a vector in double, deterministic; result to host */
+    double (*sum)(backend_t *be, const float *x, size_t n);
+    /* AdamW (decoupled decay) on fp32 master params; g is multiplied by grad_scale
+     * first (clipping and loss-scale removal). bc1 = 1-beta1^t, bc2 = 1-beta2^t. */
+    void (*adamw)(backend_t *be, float *p, const float *g, float *m, float *v, size_t n, float lr,
+                  float beta1, float beta2, float eps, float weight_decay, float bc1, float bc2,
+                  float grad_scale);
+    /* 1 when any element is inf or NaN (fp16 loss-scaling overflow check) */
+    int (*has_inf_nan)(backend_t *be, const float *x, size_t n);
+    /* dst (bf16 or f16 storage) = round(src) */
+    void (*cast_from_f32)(backend_t *be, void *dst, dtype_t dst_type, const float *src, size_t n);
+
+    void *impl; /* backend-private state */
+};
+
+/* Backends compiled into this build. */
+backend_t *backend_cpu(void);
+/* NULL when megac was built without CUDA; otherwise the CUDA backend (which may
+ * still fail in its init if no GPU is present). */
+backend_t *backend_cuda(err_t *err);
+
+/* "cpu" or "cuda"; an unknown or unavailable name fills err. */
+backend_t *backend_by_name(const char *name, err_t *err);
+
+#endif

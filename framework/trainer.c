@@ -1,0 +1,124 @@
+/* trainer.c — the training loop (see trainer.h). */
+#include "trainer.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+double trainer_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int evaluate(const trainer_config_t *cfg, trainer_hooks_t *h, double *val, err_t *err) {
+    int micro = cfg->global_batch_size / cfg->micro_batch_size;
+    int64_t n = (int64_t)cfg->eval_iters * micro;
+    double sum = 0.0;
+    for (int64_t k = 0; k < n; k++) {
+        double l;
+        if (h->eval_micro(h->self, k, &l, err) != 0) return -1;
+        sum += l;
+    }
+    *val = n > 0 ? sum / (double)n : NAN;
+    return 0;
+}
+
+static void log_validation(const trainer_config_t *cfg, FILE *metrics, int64_t it, double val) {
+    if (cfg->log) {
+        fprintf(cfg->log, "-----------------------------------------------------------------------------\n");
+        fprintf(cfg->log, " validation loss at iteration %lld | lm loss value: %.6E | lm loss PPL: %.6E |\n",
+                (long long)it, val, exp(val));
+        fprintf(cfg->log, "-----------------------------------------------------------------------------\n");
+        fflush(cfg->log);
+    }
+    if (metrics) {
+        fprintf(metrics, "{\"iteration\": %lld, \"val_loss\": %.9g, \"val_ppl\": %.9g}\n", (long long)it,
+                val, exp(val));
+        fflush(metrics);
+    }
+}
+
+int trainer_run(const trainer_config_t *cfg, trainer_hooks_t *h, optimizer_t *opt,
+                trainer_result_t *res, err_t *err) {
+    memset(res, 0, sizeof *res);
+    int micro = cfg->global_batch_size / cfg->micro_batch_size;
+    FILE *metrics = NULL;
+    if (cfg->metrics_file) {
+        metrics = fopen(cfg->metrics_file, "w");
+        if (!metrics) return err_set(err, "--metrics-file %s: %s", cfg->metrics_file, strerror(errno));
+    }
+    double t_start = trainer_now(), t_log = t_start;
+    int64_t iters_since_log = 0;
+    int rc = 0;
+    for (int64_t it = 1; it <= cfg->train_iters; it++) {
+        h->zero_grads(h->self);
+        double loss = 0.0;
+        for (int k = 0; k < micro; k++) {
+            double l;
+            if (h->train_micro(h->self, it, k, 1.0f / (float)micro, &l, err) != 0) {
+                rc = err_prefix(err, "iteration %lld", (long long)it);
+                goto done;
+            }
+            loss += l / micro;
+        }
+        double norm = sqrt(optim_grad_sumsq(opt, 0));
+        if (!isfinite(loss) || !isfinite(norm)) {
+            rc = err_set(err, "iteration %lld: loss %g, gradient norm %g: training diverged",
+                         (long long)it, loss, norm);
+            goto done;
+        }
+        float lr = lr_at(&cfg->schedule, it);
+        optim_step(opt, lr, optim_clip_factor(norm, cfg->clip_grad));
+        if (opt->be->sync(opt->be, err) != 0) {
+            rc = err_prefix(err, "iteration %lld", (long long)it);
+            goto done;
+        }
+        if (cfg->loss_history) cfg->loss_history[it - 1] = loss;
+        res->last_loss = loss;
+        res->last_grad_norm = norm;
+        iters_since_log++;
+        if (cfg->log_interval > 0 && (it % cfg->log_interval == 0 || it == cfg->train_iters)) {
+            double now = trainer_now();
+            double sec = (now - t_log) / (double)iters_since_log;
+            double tps = (double)cfg->global_batch_size * cfg->seq_length / sec;
+            if (cfg->log) {
+                fprintf(cfg->log,
+                        " iteration %8lld/%8lld | consumed samples: %12lld | elapsed time per "
+                        "iteration (ms): %.1f | learning rate: %.6E | global batch size: %5d | lm loss: "
+                        "%.6E | grad norm: %.3f | tokens per second: %.1f |\n",
+                        (long long)it, (long long)cfg->train_iters,
+                        (long long)(it * cfg->global_batch_size), sec * 1e3, (double)lr,
+                        cfg->global_batch_size, loss, norm, tps);
+                fflush(cfg->log);
+            }
+            if (metrics) {
+                fprintf(metrics,
+                        "{\"iteration\": %lld, \"consumed_samples\": %lld, \"lm_loss\": %.9g, \"lr\": %.9g, "
+                        "\"grad_norm\": %.9g, \"ms_per_iter\": %.3f, \"tokens_per_sec\": %.3f}\n",
+                        (long long)it, (long long)(it * cfg->global_batch_size), loss, (double)lr,
+                        norm, sec * 1e3, tps);
+                fflush(metrics);
+            }
+            t_log = now;
+            iters_since_log = 0;
+        }
+        int last = it == cfg->train_iters;
+        if (cfg->eval_iters > 0 && ((cfg->eval_interval > 0 && it % cfg->eval_interval == 0) || last)) {
+            double t0 = trainer_now(), val;
+            if (evaluate(cfg, h, &val, err) != 0) {
+                rc = err_prefix(err, "validation at iteration %lld", (long long)it);
+                goto done;
+            }
+            res->last_val_loss = val;
+            log_validation(cfg, metrics, it, val);
+            t_log += trainer_now() - t0; /* keep evaluation out of the iteration time */
+        }
+    }
+done:
+    res->seconds = trainer_now() - t_start;
+    if (metrics && fclose(metrics) != 0 && rc == 0)
+        rc = err_set(err, "--metrics-file %s: write failed", cfg->metrics_file);
+    return rc;
+}

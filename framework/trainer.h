@@ -1,0 +1,49 @@
+/* trainer.h — the training loop, independent of the model.
+ *
+ * Each iteration: zero gradients, run every micro-batch of the global batch
+ * (gradients accumulate, each scaled by 1/micro-batches), take the global
+ * gradient norm, clip, step the optimizer with the scheduled learning rate,
+ * and log like Megatron-LM; validation every --eval-interval and at the end.
+ * The model and its data come in through trainer_hooks_t. */
+#ifndef MEGAC_TRAINER_H
+#define MEGAC_TRAINER_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "optim.h"
+
+typedef struct trainer_hooks {
+    void *self;
+    /* forward + backward of micro-batch `micro` of iteration `it` (1-based);
+     * gradients accumulate d(grad_scale * loss); *loss = the micro-batch loss */
+    int (*train_micro)(void *self, int64_t it, int micro, float grad_scale, double *loss, err_t *err);
+    /* loss of validation micro-batch k (0-based, counted over one evaluation) */
+    int (*eval_micro)(void *self, int64_t k, double *loss, err_t *err);
+    void (*zero_grads)(void *self);
+} trainer_hooks_t;
+
+typedef struct trainer_config {
+    int64_t train_iters;
+    int micro_batch_size, global_batch_size; /* micro-batches = global / micro */
+    int seq_length;
+    int log_interval, eval_interval, eval_iters;
+    lr_schedule_t schedule;
+    float clip_grad;
+    const char *metrics_file; /* JSON Lines, or NULL */
+    FILE *log;                /* NULL: quiet */
+    double *loss_history;     /* optional [train_iters]: loss per iteration */
+} trainer_config_t;
+
+typedef struct trainer_result {
+    double last_loss, last_val_loss, last_grad_norm;
+    double seconds;
+} trainer_result_t;
+
+int trainer_run(const trainer_config_t *cfg, trainer_hooks_t *hooks, optimizer_t *opt,
+                trainer_result_t *res, err_t *err);
+
+/* seconds since an arbitrary point (monotonic clock) */
+double trainer_now(void);
+
+#endif

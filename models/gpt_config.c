@@ -1,0 +1,172 @@
+/* gpt_config.c — GPT configuration: Megatron defaults, presets, validation,
+ * parameter count, and a text form for weight files. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gpt.h"
+
+void gpt_config_defaults(gpt_config_t *c) {
+    memset(c, 0, sizeof *c);
+    c->num_layers = 12;
+    c->hidden_size = 768;
+    c->num_attention_heads = 12;
+    c->ffn_hidden_size = 0; /* 0: 4 * hidden */
+    c->seq_length = 1024;
+    c->max_position_embeddings = 1024;
+    c->vocab_size = 50257;
+    c->make_vocab_size_divisible_by = 128;
+    c->hidden_dropout = 0.1f;
+    c->attention_dropout = 0.1f;
+    c->layernorm_epsilon = 1e-5f;
+    c->init_method_std = 0.02f;
+}
+
+typedef struct preset {
+    const char *name;
+    int layers, hidden, heads, seq;
+} preset_t;
+
+/* GPT-2 small/medium, and the Megatron-LM paper's scaling configurations
+ * (Shoeybi et al. 2019, Table 1), all with GPT-2's 50,257-token vocabulary. */
+static const preset_t presets[] = {
+    {"gpt2-124m", 12, 768, 12, 1024},  {"gpt2-345m", 24, 1024, 16, 1024},
+    {"gpt-1.2b", 40, 1536, 16, 1024},  {"gpt-2.5b", 54, 1920, 20, 1024},
+    {"gpt-4.2b", 64, 2304, 24, 1024},  {"gpt-8.3b", 72, 3072, 32, 1024},
+};
+
+const char *gpt_preset_names(void) { return "gpt2-124m gpt2-345m gpt-1.2b gpt-2.5b gpt-4.2b gpt-8.3b"; }
+
+int gpt_config_preset(gpt_config_t *c, const char *name, err_t *err) {
+    for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++) {
+        if (strcmp(presets[i].name, name) == 0) {
+            gpt_config_defaults(c);
+            c->num_layers = presets[i].layers;
+            c->hidden_size = presets[i].hidden;
+            c->num_attention_heads = presets[i].heads;
+            c->seq_length = c->max_position_embeddings = presets[i].seq;
+            return 0;
+        }
+    }
+    return err_set(err, "--preset: unknown preset '%s' (known: %s)", name, gpt_preset_names());
+}
+
+static int ffn_of(const gpt_config_t *c) {
+    return c->ffn_hidden_size > 0 ? c->ffn_hidden_size : 4 * c->hidden_size;
+}
+
+int gpt_config_validate(const gpt_config_t *c, int tp_size, err_t *err) {
+    if (c->num_layers <= 0) return err_set(err, "--num-layers must be positive (got %d)", c->num_layers);
+    if (c->hidden_size <= 0) return err_set(err, "--hidden-size must be positive (got %d)", c->hidden_size);
+    if (c->num_attention_heads <= 0)
+        return err_set(err, "--num-attention-heads must be positive (got %d)", c->num_attention_heads);
+    if (c->hidden_size % c->num_attention_heads != 0)
+        return err_set(err, "--num-attention-heads %d does not divide --hidden-size %d",
+                       c->num_attention_heads, c->hidden_size);
+    if (c->ffn_hidden_size < 0)
+        return err_set(err, "--ffn-hidden-size must be positive (got %d)", c->ffn_hidden_size);
+    if (c->seq_length <= 0) return err_set(err, "--seq-length must be positive (got %d)", c->seq_length);
+    if (c->max_position_embeddings < c->seq_length)
+        return err_set(err, "--max-position-embeddings %d is smaller than --seq-length %d",
+                       c->max_position_embeddings, c->seq_length);
+    if (c->vocab_size <= 0) return err_set(err, "vocabulary size must be positive (got %d)", c->vocab_size);
+    if (c->make_vocab_size_divisible_by <= 0)
+        return err_set(err, "--make-vocab-size-divisible-by must be positive (got %d)",
+                       c->make_vocab_size_divisible_by);
+    if (!(c->hidden_dropout >= 0.0f && c->hidden_dropout < 1.0f))
+        return err_set(err, "--hidden-dropout must be in [0, 1) (got %g)", c->hidden_dropout);
+    if (!(c->attention_dropout >= 0.0f && c->attention_dropout < 1.0f))
+        return err_set(err, "--attention-dropout must be in [0, 1) (got %g)", c->attention_dropout);
+    if (!(c->layernorm_epsilon > 0.0f))
+        return err_set(err, "--layernorm-epsilon must be positive (got %g)", c->layernorm_epsilon);
+    if (!(c->init_method_std > 0.0f))
+        return err_set(err, "--init-method-std must be positive (got %g)", c->init_method_std);
+    if (tp_size <= 0) return err_set(err, "--tensor-model-parallel-size must be positive (got %d)", tp_size);
+    if (c->num_attention_heads % tp_size != 0)
+        return err_set(err, "--tensor-model-parallel-size %d does not divide --num-attention-heads %d",
+                       tp_size, c->num_attention_heads);
+    if (ffn_of(c) % tp_size != 0)
+        return err_set(err, "--tensor-model-parallel-size %d does not divide the FFN size %d", tp_size,
+                       ffn_of(c));
+    /* sizes must fit the int arithmetic of the ops */
+    double bt = (double)c->seq_length * c->hidden_size * 4.0;
+    if (bt > 2e9 || (double)gpt_padded_vocab(c, tp_size) * c->hidden_size > 2e9 * tp_size)
+        return err_set(err, "model dimensions are too large (hidden %d, sequence %d)", c->hidden_size,
+                       c->seq_length);
+    return 0;
+}
+
+int gpt_padded_vocab(const gpt_config_t *c, int tp_size) {
+    int64_t mult = (int64_t)c->make_vocab_size_divisible_by * tp_size;
+    return (int)((c->vocab_size + mult - 1) / mult * mult);
+}
+
+int64_t gpt_param_count(const gpt_config_t *c, int tp_size) {
+    int64_t C = c->hidden_size, F = ffn_of(c), L = c->num_layers;
+    int64_t per_layer = 2 * C            /* ln1 */
+                        + 3 * C * C + 3 * C /* qkv */
+                        + C * C + C         /* proj */
+                        + 2 * C             /* ln2 */
+                        + F * C + F         /* fc */
+                        + C * F + C;        /* fcproj */
+    return (int64_t)gpt_padded_vocab(c, tp_size) * C + (int64_t)c->max_position_embeddings * C +
+           L * per_layer + 2 * C;
+}
+
+#define CONFIG_INT_FIELDS(X)                                                                       \
+    X(num_layers) X(hidden_size) X(num_attention_heads) X(ffn_hidden_size) X(seq_length)           \
+    X(max_position_embeddings) X(vocab_size) X(make_vocab_size_divisible_by)
+#define CONFIG_FLOAT_FIELDS(X) X(hidden_dropout) X(attention_dropout) X(layernorm_epsilon) X(init_method_std)
+
+int gpt_config_to_text(const gpt_config_t *c, char *buf, size_t len) {
+    size_t off = 0;
+#define PUT_INT(f) off += (size_t)snprintf(buf + off, off < len ? len - off : 0, #f "=%d\n", c->f);
+#define PUT_FLOAT(f) off += (size_t)snprintf(buf + off, off < len ? len - off : 0, #f "=%.9g\n", (double)c->f);
+    CONFIG_INT_FIELDS(PUT_INT)
+    CONFIG_FLOAT_FIELDS(PUT_FLOAT)
+#undef PUT_INT
+#undef PUT_FLOAT
+    return off < len ? 0 : -1;
+}
+
+int gpt_config_from_text(gpt_config_t *c, const char *text, err_t *err) {
+    gpt_config_defaults(c);
+    const char *p = text;
+    while (*p) {
+        const char *eol = strchr(p, '\n');
+        size_t n = eol ? (size_t)(eol - p) : strlen(p);
+        char line[128];
+        if (n >= sizeof line) return err_set(err, "config line too long");
+        memcpy(line, p, n);
+        line[n] = 0;
+        p += n + (eol ? 1 : 0);
+        if (!line[0]) continue;
+        char *eq = strchr(line, '=');
+        if (!eq) return err_set(err, "config line '%s' has no '='", line);
+        *eq = 0;
+        const char *key = line, *val = eq + 1;
+        char *end;
+        int matched = 0;
+#define GET_INT(f)                                                                                 \
+    if (!matched && strcmp(key, #f) == 0) {                                                        \
+        long v = strtol(val, &end, 10);                                                            \
+        if (*end || end == val) return err_set(err, "config field %s: bad integer '%s'", key, val); \
+        c->f = (int)v;                                                                             \
+        matched = 1;                                                                               \
+    }
+#define GET_FLOAT(f)                                                                               \
+    if (!matched && strcmp(key, #f) == 0) {                                                        \
+        double v = strtod(val, &end);                                                              \
+        if (*end || end == val) return err_set(err, "config field %s: bad number '%s'", key, val); \
+        c->f = (float)v;                                                                           \
+        matched = 1;                                                                               \
+    }
+        CONFIG_INT_FIELDS(GET_INT)
+        CONFIG_FLOAT_FIELDS(GET_FLOAT)
+#undef GET_INT
+#undef GET_FLOAT
+        if (!matched) return err_set(err, "unknown config field '%s'", key);
+    }
+    return 0;
+}

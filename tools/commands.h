@@ -1,0 +1,11 @@
+/* commands.h — the megac subcommands; each returns the process exit code. */
+#ifndef MEGAC_COMMANDS_H
+#define MEGAC_COMMANDS_H
+
+int cmd_train_gpt(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+#define MEGAC_VERSION "0.1.0"
+
+#endif

@@ -1,0 +1,139 @@
+/* generate.c — `megac generate`: sample text from trained weights with
+ * temperature and top-k, one token at a time over a sliding window. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../checkpoints/weights_file.h"
+#include "../framework/backend.h"
+#include "../framework/rng.h"
+#include "../models/gpt.h"
+#include "args.h"
+#include "commands.h"
+
+/* Picks a token from logits[0..V) with temperature and top-k; u in [0,1). */
+static int sample_token(float *logits, int V, float temperature, int top_k, float *scratch, double u) {
+    if (temperature <= 0.0f) {
+        int best = 0;
+        for (int i = 1; i < V; i++)
+            if (logits[i] > logits[best]) best = i;
+        return best;
+    }
+    float cutoff = -INFINITY;
+    if (top_k > 0 && top_k < V) {
+        /* the k-th largest logit: partial selection on a copy */
+        memcpy(scratch, logits, sizeof(float) * V);
+        for (int i = 0; i < top_k; i++) {
+            int best = i;
+            for (int j = i + 1; j < V; j++)
+                if (scratch[j] > scratch[best]) best = j;
+            float t = scratch[i];
+            scratch[i] = scratch[best];
+            scratch[best] = t;
+        }
+        cutoff = scratch[top_k - 1];
+    }
+    float mx = -INFINITY;
+    for (int i = 0; i < V; i++) mx = logits[i] > mx ? logits[i] : mx;
+    double sum = 0.0;
+    for (int i = 0; i < V; i++) {
+        double p = logits[i] >= cutoff ? exp((logits[i] - mx) / temperature) : 0.0;
+        scratch[i] = (float)p;
+        sum += p;
+    }
+    double acc = 0.0, target = u * sum;
+    for (int i = 0; i < V; i++) {
+        acc += scratch[i];
+        if (acc > target && scratch[i] > 0.0f) return i;
+    }
+    for (int i = V - 1; i >= 0; i--)
+        if (scratch[i] > 0.0f) return i;
+    return 0;
+}
+
+int cmd_generate(int argc, char **argv) {
+    const char *load = NULL, *prompt = "\n", *device = "cpu";
+    int max_new = 200, top_k = 40;
+    float temperature = 0.8f;
+    long long seed = 1234;
+    arg_spec_t spec[] = {
+        {"load", ARG_STR, &load, "weights written by megac train --save (required)", 0},
+        {"prompt", ARG_STR, &prompt, "text to continue (default: a newline)", 0},
+        {"max-new-tokens", ARG_INT, &max_new, "tokens to generate (200)", 0},
+        {"temperature", ARG_FLOAT, &temperature, "softmax temperature, 0 = greedy (0.8)", 0},
+        {"top-k", ARG_INT, &top_k, "sample among the k most likely tokens, 0 = all (40)", 0},
+        {"seed", ARG_I64, &seed, "sampling seed (1234)", 0},
+        {"device", ARG_STR, &device, "cpu | cuda (cpu)", 0},
+    };
+    int nspec = (int)(sizeof spec / sizeof spec[0]);
+    err_t err = {{0}};
+    int help, rc = 1;
+    gpt_model_t m;
+    memset(&m, 0, sizeof m);
+    char *cfg_text = NULL;
+    float *logits = NULL, *scratch = NULL;
+    int *ctx = NULL;
+    if (args_parse(spec, nspec, argc, argv, "megac generate", &help, &err) != 0) goto out;
+    if (help) {
+        args_print_help(stdout, "megac generate --load FILE [--prompt TEXT] [flags]", spec, nspec);
+        return 0;
+    }
+    if (!load) {
+        err_set(&err, "--load is required (a weight file from megac train gpt --save)");
+        goto out;
+    }
+    if (max_new < 0) {
+        err_set(&err, "--max-new-tokens must not be negative (got %d)", max_new);
+        goto out;
+    }
+    if (temperature < 0.0f || top_k < 0) {
+        err_set(&err, "--temperature and --top-k must not be negative");
+        goto out;
+    }
+    if (prompt[0] == 0) prompt = "\n";
+    backend_t *be = backend_by_name(device, &err);
+    if (!be) goto out;
+    gpt_config_t cfg;
+    if (wfile_read_config(load, &cfg_text, &err) != 0) goto out;
+    if (gpt_config_from_text(&cfg, cfg_text, &err) != 0) {
+        err_prefix(&err, "--load %s", load);
+        goto out;
+    }
+    int T = cfg.seq_length;
+    if (gpt_create(&m, &cfg, be, 1, T, 0, 1, &err) != 0) goto out;
+    if (wfile_load(load, be, m.params, m.num_params, &err) != 0) goto out;
+    int V = cfg.vocab_size;
+    size_t plen = strlen(prompt);
+    size_t cap = plen + (size_t)max_new;
+    ctx = malloc(sizeof(int) * (cap > 0 ? cap : 1));
+    logits = malloc(sizeof(float) * m.V_local);
+    scratch = malloc(sizeof(float) * m.V_local);
+    if (!ctx || !logits || !scratch) {
+        err_set(&err, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < plen; i++) ctx[i] = (unsigned char)prompt[i];
+    size_t n = plen;
+    fputs(prompt, stdout);
+    rng_key_t key = {(uint64_t)seed, rng_stream(RNG_PURPOSE_SAMPLE, 0, 0), 0};
+    for (int s = 0; s < max_new; s++) {
+        size_t start = n > (size_t)T ? n - (size_t)T : 0;
+        int len = (int)(n - start);
+        double unused;
+        if (gpt_forward(&m, ctx + start, NULL, NULL, 1, len, 0, 0, &unused, &err) != 0) goto out;
+        gpt_logits_at(&m, 0, len - 1, logits);
+        double u = rng_uniform_from_u32(rng_u32(key, (uint64_t)s));
+        int tok = sample_token(logits, V, temperature, top_k, scratch, u);
+        ctx[n++] = tok;
+        putchar(tok);
+        fflush(stdout);
+    }
+    putchar('\n');
+    rc = 0;
+out:
+    if (m.params) gpt_destroy(&m);
+    free(cfg_text), free(ctx), free(logits), free(scratch);
+    if (rc) fprintf(stderr, "megac generate: error: %s\n", err.msg);
+    return rc;
+}
