@@ -50,13 +50,13 @@ int args_parse(arg_spec_t *spec, int n, int argc, char **argv, const char *cmd, 
             continue;
         }
         if (strncmp(a, "--", 2) != 0)
-            return err_set(err, "%s: unexpected argument '%s' (flags start with --; see --help)", cmd, a);
+            return err_set(err, "unexpected argument '%s' (flags start with --; see %s --help)", a, cmd);
         const char *name = a + 2, *eq = strchr(name, '=');
         size_t len = eq ? (size_t)(eq - name) : strlen(name);
         arg_spec_t *s = NULL;
         for (int k = 0; k < n; k++)
             if (strlen(spec[k].name) == len && strncmp(spec[k].name, name, len) == 0) s = &spec[k];
-        if (!s) return err_set(err, "%s: unknown flag '--%.*s' (see --help)", cmd, (int)len, name);
+        if (!s) return err_set(err, "unknown flag '--%.*s' (see %s --help)", (int)len, name, cmd);
         s->seen = 1;
         if (s->kind == ARG_FLAG) {
             if (eq) return err_set(err, "--%s takes no value", s->name);
