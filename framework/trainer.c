@@ -12,8 +12,13 @@ double trainer_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static int num_micro(const trainer_config_t *cfg) {
+    int dp = cfg->data_parallel_size > 0 ? cfg->data_parallel_size : 1;
+    return cfg->global_batch_size / (cfg->micro_batch_size * dp);
+}
+
 static int evaluate(const trainer_config_t *cfg, trainer_hooks_t *h, double *val, err_t *err) {
-    int micro = cfg->global_batch_size / cfg->micro_batch_size;
+    int micro = num_micro(cfg);
     int64_t n = (int64_t)cfg->eval_iters * micro;
     double sum = 0.0;
     for (int64_t k = 0; k < n; k++) {
@@ -22,7 +27,7 @@ static int evaluate(const trainer_config_t *cfg, trainer_hooks_t *h, double *val
         sum += l;
     }
     *val = n > 0 ? sum / (double)n : NAN;
-    return 0;
+    return h->dp_mean(h->self, val, err);
 }
 
 static void log_validation(const trainer_config_t *cfg, FILE *metrics, int64_t it, double val) {
@@ -40,10 +45,10 @@ static void log_validation(const trainer_config_t *cfg, FILE *metrics, int64_t i
     }
 }
 
-int trainer_run(const trainer_config_t *cfg, trainer_hooks_t *h, optimizer_t *opt,
-                trainer_result_t *res, err_t *err) {
+int trainer_run(const trainer_config_t *cfg, trainer_hooks_t *h, trainer_result_t *res,
+                err_t *err) {
     memset(res, 0, sizeof *res);
-    int micro = cfg->global_batch_size / cfg->micro_batch_size;
+    int micro = num_micro(cfg);
     FILE *metrics = NULL;
     if (cfg->metrics_file) {
         metrics = fopen(cfg->metrics_file, "w");
@@ -55,23 +60,27 @@ int trainer_run(const trainer_config_t *cfg, trainer_hooks_t *h, optimizer_t *op
     for (int64_t it = 1; it <= cfg->train_iters; it++) {
         h->zero_grads(h->self);
         double loss = 0.0;
+        float gscale = 1.0f / (float)(micro * (cfg->data_parallel_size > 0 ? cfg->data_parallel_size : 1));
         for (int k = 0; k < micro; k++) {
             double l;
-            if (h->train_micro(h->self, it, k, 1.0f / (float)micro, &l, err) != 0) {
+            if (h->train_micro(h->self, it, k, k == micro - 1, gscale, &l, err) != 0) {
                 rc = err_prefix(err, "iteration %lld", (long long)it);
                 goto done;
             }
             loss += l / micro;
         }
-        double norm = sqrt(optim_grad_sumsq(opt, 0));
+        double norm;
+        if (h->finish_grads(h->self, &norm, err) != 0 || h->dp_mean(h->self, &loss, err) != 0) {
+            rc = err_prefix(err, "iteration %lld", (long long)it);
+            goto done;
+        }
         if (!isfinite(loss) || !isfinite(norm)) {
             rc = err_set(err, "iteration %lld: loss %g, gradient norm %g: training diverged",
                          (long long)it, loss, norm);
             goto done;
         }
         float lr = lr_at(&cfg->schedule, it);
-        optim_step(opt, lr, optim_clip_factor(norm, cfg->clip_grad));
-        if (opt->be->sync(opt->be, err) != 0) {
+        if (h->step(h->self, lr, optim_clip_factor(norm, cfg->clip_grad), err) != 0) {
             rc = err_prefix(err, "iteration %lld", (long long)it);
             goto done;
         }

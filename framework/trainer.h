@@ -1,10 +1,11 @@
 /* trainer.h — the training loop, independent of the model.
  *
- * Each iteration: zero gradients, run every micro-batch of the global batch
- * (gradients accumulate, each scaled by 1/micro-batches), take the global
- * gradient norm, clip, step the optimizer with the scheduled learning rate,
- * and log like Megatron-LM; validation every --eval-interval and at the end.
- * The model and its data come in through trainer_hooks_t. */
+ * Each iteration: zero gradients, run this rank's micro-batches of the global
+ * batch (gradients accumulate, each scaled by 1/(micro-batches * DP)), finish the
+ * gradient reduction and take the global gradient norm, clip, step the
+ * optimizer with the scheduled learning rate, and log like Megatron-LM;
+ * validation every --eval-interval and at the end. The model, its data and its
+ * (possibly distributed) optimizer come in through trainer_hooks_t. */
 #ifndef MEGAC_TRAINER_H
 #define MEGAC_TRAINER_H
 
@@ -15,17 +16,26 @@
 
 typedef struct trainer_hooks {
     void *self;
-    /* forward + backward of micro-batch `micro` of iteration `it` (1-based);
-     * gradients accumulate d(grad_scale * loss); *loss = the micro-batch loss */
-    int (*train_micro)(void *self, int64_t it, int micro, float grad_scale, double *loss, err_t *err);
-    /* loss of validation micro-batch k (0-based, counted over one evaluation) */
+    /* forward + backward of this rank's micro-batch `micro` of iteration `it`
+     * (1-based; `last` on the final one); gradients accumulate
+     * d(grad_scale * loss); *loss = the micro-batch loss */
+    int (*train_micro)(void *self, int64_t it, int micro, int last, float grad_scale, double *loss,
+                       err_t *err);
+    /* loss of this rank's validation micro-batch k (0-based within one evaluation) */
     int (*eval_micro)(void *self, int64_t k, double *loss, err_t *err);
     void (*zero_grads)(void *self);
+    /* after the micro-batches: complete the gradient reduction, global norm */
+    int (*finish_grads)(void *self, double *grad_norm, err_t *err);
+    /* optimizer step with learning rate lr on gradients times grad_scale */
+    int (*step)(void *self, float lr, float grad_scale, err_t *err);
+    /* mean over the data-parallel ranks of a host scalar (the logged losses) */
+    int (*dp_mean)(void *self, double *v, err_t *err);
 } trainer_hooks_t;
 
 typedef struct trainer_config {
     int64_t train_iters;
-    int micro_batch_size, global_batch_size; /* micro-batches = global / micro */
+    int micro_batch_size, global_batch_size; /* micro-batches = global / (micro * DP) */
+    int data_parallel_size;
     int seq_length;
     int log_interval, eval_interval, eval_iters;
     lr_schedule_t schedule;
@@ -40,8 +50,8 @@ typedef struct trainer_result {
     double seconds;
 } trainer_result_t;
 
-int trainer_run(const trainer_config_t *cfg, trainer_hooks_t *hooks, optimizer_t *opt,
-                trainer_result_t *res, err_t *err);
+int trainer_run(const trainer_config_t *cfg, trainer_hooks_t *hooks, trainer_result_t *res,
+                err_t *err);
 
 /* seconds since an arbitrary point (monotonic clock) */
 double trainer_now(void);

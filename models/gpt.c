@@ -110,7 +110,9 @@ static int carve_acts(gpt_model_t *m, arena_t *ar) {
     }
     bad |= TAKE(a->lnf, BT * C) | TAKE(a->lnf_mean, BT) | TAKE(a->lnf_rstd, BT);
     bad |= TAKE(a->logits, BT * V);
-    bad |= TAKE(a->rowmax, BT) | TAKE(a->sumexp, BT) | TAKE(a->tlogit, BT) | TAKE(a->losses, BT);
+    /* sumexp and tlogit adjacent: one all-reduce carries both */
+    bad |= TAKE(a->rowmax, BT) | TAKE(a->sumexp, 2 * BT) | TAKE(a->losses, BT);
+    a->tlogit = a->sumexp ? a->sumexp + BT : NULL;
     bad |= TAKE(a->dloss, BT);
     bad |= TAKE(a->attn_scratch, att) | TAKE(a->attn_dscratch, att) | TAKE(a->tmp, BT * C);
     bad |= TAKE(a->dresid, BT * C) | TAKE(a->dtmp, BT * C) | TAKE(a->dln, BT * C);
@@ -171,15 +173,19 @@ size_t gpt_memory_bytes(const gpt_config_t *cfg, int B, int T, int tp_size) {
     return 2 * params * sizeof(float) + ar.used;
 }
 
-int gpt_create(gpt_model_t *m, const gpt_config_t *cfg, backend_t *be, int B, int T, int tp_rank,
-               int tp_size, err_t *err) {
+int gpt_create(gpt_model_t *m, const gpt_config_t *cfg, backend_t *be, int B, int T,
+               const gpt_parallel_t *par, err_t *err) {
     memset(m, 0, sizeof *m);
+    comm_t *tp = par ? par->tp : NULL;
+    int tp_rank = tp ? tp->rank : 0, tp_size = tp ? tp->size : 1;
+    size_t pad = par && par->param_pad > 1 ? (size_t)par->param_pad : 1;
     if (gpt_config_validate(cfg, tp_size, err) != 0) return -1;
     if (B <= 0) return err_set(err, "--micro-batch-size must be positive (got %d)", B);
     if (T <= 0 || T > cfg->max_position_embeddings)
         return err_set(err, "sequence length %d is outside 1..%d", T, cfg->max_position_embeddings);
     set_dims(m, cfg, B, T, tp_rank, tp_size);
     m->be = be;
+    m->tp = tp;
     m->params = calloc((size_t)m->num_params, sizeof(tensor_t));
     m->grads = calloc((size_t)m->num_params, sizeof(tensor_t));
     m->w.layers = calloc((size_t)cfg->num_layers, sizeof(gpt_layer_t));
@@ -202,8 +208,9 @@ int gpt_create(gpt_model_t *m, const gpt_config_t *cfg, backend_t *be, int B, in
         off += (size_t)tensor_numel(&m->params[k]);
     }
     m->param_numel = off;
-    if (be->alloc(be, (void **)&m->param_block, off * sizeof(float), err) != 0 ||
-        be->alloc(be, (void **)&m->grad_block, off * sizeof(float), err) != 0) {
+    m->param_alloc = (off + pad - 1) / pad * pad;
+    if (be->alloc(be, (void **)&m->param_block, m->param_alloc * sizeof(float), err) != 0 ||
+        be->alloc(be, (void **)&m->grad_block, m->param_alloc * sizeof(float), err) != 0) {
         gpt_destroy(m);
         return err_prefix(err, "parameters (%zu floats)", off);
     }
@@ -228,7 +235,8 @@ int gpt_create(gpt_model_t *m, const gpt_config_t *cfg, backend_t *be, int B, in
         gpt_destroy(m);
         return err_set(err, "internal: activation arena overflow");
     }
-    be->memset_zero(be, m->grad_block, m->param_numel * sizeof(float));
+    be->memset_zero(be, m->grad_block, m->param_alloc * sizeof(float));
+    be->memset_zero(be, m->param_block, m->param_alloc * sizeof(float));
     return 0;
 }
 
@@ -288,6 +296,16 @@ void gpt_init_weights(gpt_model_t *m, uint64_t seed) {
 
 /* ---------------------------------------------------------------- forward */
 
+/* Megatron's g (forward) and f (backward) all-reduce over the TP group. */
+static int tp_reduce(gpt_model_t *m, float *buf, size_t n, comm_op_t op, err_t *err) {
+    if (!m->tp || m->tp->size == 1) return 0;
+    return comm_allreduce(m->tp, buf, n, op, NULL, err);
+}
+
+static void grad_ready(gpt_model_t *m, int first, int last) {
+    if (m->grad_ready) m->grad_ready(m->grad_ready_ctx, first, last);
+}
+
 /* dropout sites: 0 embeddings; per layer 1 + 3l + {0 attention probs, 1 attention out, 2 mlp out} */
 static rng_key_t drop_key(const gpt_model_t *m, uint32_t site, int per_tp_rank, uint32_t step) {
     rng_key_t k = {m->seed, rng_stream(RNG_PURPOSE_DROPOUT, site, per_tp_rank ? (uint32_t)m->tp_rank : 0),
@@ -324,6 +342,7 @@ int gpt_forward(gpt_model_t *m, const int *tokens, const int *targets, const flo
     /* embeddings: vocab-parallel token lookup, + positions, dropout */
     float *x = a->resid[0];
     be->embedding_forward(be, x, a->tokens, m->w.wte, N, C, m->v_start, m->v_start + m->V_local);
+    if (tp_reduce(m, x, (size_t)N * C, COMM_SUM, err) != 0) return -1;
     be->position_forward(be, x, m->w.wpe, B, T, C);
     be->dropout_forward(be, x, (size_t)N * C, hd, drop_key(m, 0, 0, step));
 
@@ -336,7 +355,9 @@ int gpt_forward(gpt_model_t *m, const int *tokens, const int *targets, const flo
         be->matmul_forward(be, a->qkv[l], a->ln1[l], w->qkv_w, w->qkv_b, N, C, 3 * Cl);
         attn_shape_t s = attn_shape(m, B, T, l, train, step);
         be->attention_forward(be, a->atty[l], a->probs[l], a->attn_scratch, a->qkv[l], &s);
-        be->matmul_forward(be, a->tmp, a->atty[l], w->proj_w, w->proj_b, N, Cl, C);
+        /* row-parallel: partial sums all-reduced; the bias added once (by TP rank 0) */
+        be->matmul_forward(be, a->tmp, a->atty[l], w->proj_w, m->tp_rank == 0 ? w->proj_b : NULL, N, Cl, C);
+        if (tp_reduce(m, a->tmp, (size_t)N * C, COMM_SUM, err) != 0) return -1;
         be->dropout_forward(be, a->tmp, (size_t)N * C, hd, drop_key(m, 2 + 3 * (uint32_t)l, 0, step));
         be->add(be, a->resid_mid[l], r, a->tmp, (size_t)N * C);
         /* MLP block */
@@ -344,7 +365,8 @@ int gpt_forward(gpt_model_t *m, const int *tokens, const int *targets, const flo
                               w->ln2_w, w->ln2_b, N, C, c->layernorm_epsilon);
         be->matmul_forward(be, a->fch[l], a->ln2[l], w->fc_w, w->fc_b, N, C, F);
         be->gelu_forward(be, a->fch_gelu[l], a->fch[l], (size_t)N * F, 1);
-        be->matmul_forward(be, a->tmp, a->fch_gelu[l], w->fcproj_w, w->fcproj_b, N, F, C);
+        be->matmul_forward(be, a->tmp, a->fch_gelu[l], w->fcproj_w, m->tp_rank == 0 ? w->fcproj_b : NULL, N, F, C);
+        if (tp_reduce(m, a->tmp, (size_t)N * C, COMM_SUM, err) != 0) return -1;
         be->dropout_forward(be, a->tmp, (size_t)N * C, hd, drop_key(m, 3 + 3 * (uint32_t)l, 0, step));
         be->add(be, a->resid[l + 1], a->resid_mid[l], a->tmp, (size_t)N * C);
     }
@@ -354,11 +376,14 @@ int gpt_forward(gpt_model_t *m, const int *tokens, const int *targets, const flo
     be->matmul_forward(be, a->logits, a->lnf, m->w.wte, NULL, N, C, m->V_local);
     if (!targets) return be->sync(be, err);
 
-    /* cross-entropy in three passes (the vocab-parallel form) */
+    /* vocab-parallel cross-entropy: global max, then global sum of exponentials and
+     * target logit (one all-reduce of both); the logits are never gathered */
     be->copy_to_device(be, a->targets, targets, (size_t)N * sizeof(int));
     be->xent_max(be, a->rowmax, a->logits, N, m->V_local, m->v_start, c->vocab_size);
+    if (tp_reduce(m, a->rowmax, (size_t)N, COMM_MAX, err) != 0) return -1;
     be->xent_sumexp(be, a->sumexp, a->tlogit, a->logits, a->rowmax, a->targets, N, m->V_local,
                     m->v_start, c->vocab_size);
+    if (tp_reduce(m, a->sumexp, 2 * (size_t)N, COMM_SUM, err) != 0) return -1;
     be->xent_loss(be, a->losses, a->rowmax, a->sumexp, a->tlogit, N);
     be->copy_to_host(be, m->h_losses, a->losses, (size_t)N * sizeof(float));
     if (be->sync(be, err) != 0) return -1;
@@ -377,10 +402,10 @@ int gpt_forward(gpt_model_t *m, const int *tokens, const int *targets, const flo
 /* ---------------------------------------------------------------- backward */
 
 void gpt_zero_grads(gpt_model_t *m) {
-    m->be->memset_zero(m->be, m->grad_block, m->param_numel * sizeof(float));
+    m->be->memset_zero(m->be, m->grad_block, m->param_alloc * sizeof(float));
 }
 
-void gpt_backward(gpt_model_t *m, float grad_scale, uint32_t step) {
+int gpt_backward(gpt_model_t *m, float grad_scale, uint32_t step, err_t *err) {
     backend_t *be = m->be;
     gpt_acts_t *a = &m->a;
     const gpt_config_t *c = &m->cfg;
@@ -399,9 +424,12 @@ void gpt_backward(gpt_model_t *m, float grad_scale, uint32_t step) {
                       m->v_start, c->vocab_size);
     be->memset_zero(be, a->dln, bytesNC);
     be->matmul_backward(be, a->dln, m->g.wte, NULL, a->logits, a->lnf, m->w.wte, N, C, m->V_local);
+    if (tp_reduce(m, a->dln, NC, COMM_SUM, err) != 0) return -1;
     be->memset_zero(be, a->dresid, bytesNC);
     be->layernorm_backward(be, a->dresid, m->g.lnf_w, m->g.lnf_b, a->dln, a->resid[c->num_layers],
                            m->w.lnf_w, a->lnf_mean, a->lnf_rstd, N, C);
+    int first_layer_param = 2, final_ln = 2 + c->num_layers * P_PER_LAYER;
+    grad_ready(m, final_ln, final_ln + 1);
 
     for (int l = c->num_layers - 1; l >= 0; l--) {
         gpt_layer_t *w = &m->w.layers[l], *g = &m->g.layers[l];
@@ -415,6 +443,7 @@ void gpt_backward(gpt_model_t *m, float grad_scale, uint32_t step) {
         be->gelu_backward(be, a->dfch, a->fch[l], a->dfch_gelu, (size_t)N * F, 1);
         be->memset_zero(be, a->dln, bytesNC);
         be->matmul_backward(be, a->dln, g->fc_w, g->fc_b, a->dfch, a->ln2[l], w->fc_w, N, C, F);
+        if (tp_reduce(m, a->dln, NC, COMM_SUM, err) != 0) return -1;
         be->layernorm_backward(be, a->dresid, g->ln2_w, g->ln2_b, a->dln, a->resid_mid[l], w->ln2_w,
                                a->ln2_mean[l], a->ln2_rstd[l], N, C);
         /* attention block: dresid is now the gradient of resid_mid[l] */
@@ -429,14 +458,18 @@ void gpt_backward(gpt_model_t *m, float grad_scale, uint32_t step) {
                                a->probs[l], &s);
         be->memset_zero(be, a->dln, bytesNC);
         be->matmul_backward(be, a->dln, g->qkv_w, g->qkv_b, a->dqkv, a->ln1[l], w->qkv_w, N, C, 3 * Cl);
+        if (tp_reduce(m, a->dln, NC, COMM_SUM, err) != 0) return -1;
         be->layernorm_backward(be, a->dresid, g->ln1_w, g->ln1_b, a->dln, a->resid[l], w->ln1_w,
                                a->ln1_mean[l], a->ln1_rstd[l], N, C);
+        grad_ready(m, first_layer_param + l * P_PER_LAYER, first_layer_param + (l + 1) * P_PER_LAYER - 1);
     }
     /* embeddings */
     be->memset_zero(be, a->dtmp, bytesNC);
     be->dropout_backward(be, a->dtmp, a->dresid, NC, hd, drop_key(m, 0, 0, step));
     be->embedding_backward(be, m->g.wte, a->dtmp, a->tokens, N, C, m->v_start, m->v_start + m->V_local);
     be->position_backward(be, m->g.wpe, a->dtmp, B, T, C);
+    grad_ready(m, 0, 1);
+    return 0;
 }
 
 void gpt_logits_at(gpt_model_t *m, int b, int t, float *out) {

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "../framework/backend.h"
+#include "../parallel/comm.h"
 #include "../framework/error.h"
 #include "../framework/tensor.h"
 
@@ -72,7 +73,7 @@ typedef struct gpt_acts {
     float **resid_mid, **ln2, **ln2_mean, **ln2_rstd, **fch, **fch_gelu;
     float *lnf, *lnf_mean, *lnf_rstd;
     float *logits;              /* [B,T,V_local]; becomes dlogits in backward */
-    float *rowmax, *sumexp, *tlogit, *losses, *dloss; /* [B*T] */
+    float *rowmax, *sumexp, *tlogit, *losses, *dloss; /* [B*T]; tlogit follows sumexp */
     float *attn_scratch, *attn_dscratch; /* [B,NH_local,T,T] */
     float *tmp;                 /* [B,T,C] branch output */
     /* backward */
@@ -80,9 +81,22 @@ typedef struct gpt_acts {
     int *tokens, *targets;      /* [B*T] on the device */
 } gpt_acts_t;
 
+/* How the model is split: the tensor-parallel group (NULL: one rank) and the
+ * multiple the flat parameter/gradient blocks are padded to (the DP size under
+ * ZeRO-1, so they reduce-scatter evenly; 1 otherwise). */
+typedef struct gpt_parallel {
+    comm_t *tp;
+    int param_pad;
+} gpt_parallel_t;
+
+/* Called during backward when parameters [first, last] have their final
+ * gradients (data-parallel reduction starts its buckets from it). */
+typedef void (*gpt_grad_ready_fn)(void *ctx, int first, int last);
+
 typedef struct gpt_model {
     gpt_config_t cfg;
     backend_t *be;
+    comm_t *tp;                 /* NULL or a size-1 group: no tensor parallelism */
     int tp_rank, tp_size;
     int B, T;                   /* the micro-batch and sequence the buffers hold */
     int C, NH_local, HS, F_local, V_padded, V_local, v_start;
@@ -90,6 +104,9 @@ typedef struct gpt_model {
     tensor_t *params;           /* descriptors; data points into param_block */
     tensor_t *grads;            /* same layout in grad_block */
     size_t param_numel;         /* elements in this rank's flat block */
+    size_t param_alloc;         /* param_numel rounded up to the padding multiple */
+    gpt_grad_ready_fn grad_ready;
+    void *grad_ready_ctx;
     float *param_block, *grad_block;
     void *act_block;
     gpt_weights_t w, g;
@@ -102,9 +119,10 @@ typedef struct gpt_model {
     uint64_t seed;
 } gpt_model_t;
 
-/* Allocates everything for micro-batch B and sequence T (T <= max positions). */
-int gpt_create(gpt_model_t *m, const gpt_config_t *cfg, backend_t *be, int B, int T, int tp_rank,
-               int tp_size, err_t *err);
+/* Allocates everything for micro-batch B and sequence T (T <= max positions).
+ * par may be NULL (one rank, no padding). */
+int gpt_create(gpt_model_t *m, const gpt_config_t *cfg, backend_t *be, int B, int T,
+               const gpt_parallel_t *par, err_t *err);
 void gpt_destroy(gpt_model_t *m);
 /* Bytes of device memory gpt_create would take (parameters + grads + activations). */
 size_t gpt_memory_bytes(const gpt_config_t *cfg, int B, int T, int tp_size);
@@ -119,7 +137,7 @@ void gpt_init_weights(gpt_model_t *m, uint64_t seed);
 int gpt_forward(gpt_model_t *m, const int *tokens, const int *targets, const float *mask, int B,
                 int T, int train, uint32_t step, double *loss, err_t *err);
 /* Backward of the last forward; accumulates into the gradients d(grad_scale * loss). */
-void gpt_backward(gpt_model_t *m, float grad_scale, uint32_t step);
+int gpt_backward(gpt_model_t *m, float grad_scale, uint32_t step, err_t *err);
 void gpt_zero_grads(gpt_model_t *m);
 /* Copies the logits of position t of batch row b (local vocab slice) to host. */
 void gpt_logits_at(gpt_model_t *m, int b, int t, float *out);

@@ -87,7 +87,7 @@ static void test_gradients(void) {
     gpt_config_t cfg = tiny_config(2, 8, 2, T, 11, 0.1f); /* vocab 11 padded to 16 */
     gpt_model_t m;
     err_t err;
-    CHECK(gpt_create(&m, &cfg, backend_cpu(), B, T, 0, 1, &err) == 0, "create: %s", err.msg);
+    CHECK(gpt_create(&m, &cfg, backend_cpu(), B, T, NULL, &err) == 0, "create: %s", err.msg);
     gpt_init_weights(&m, 7);
     /* larger weights than the init so every path carries signal */
     for (int k = 0; k < m.num_params; k++) {
@@ -106,7 +106,7 @@ static void test_gradients(void) {
     double loss;
     gpt_zero_grads(&m);
     CHECK(gpt_forward(&m, tokens, targets, NULL, B, T, 1, 3, &loss, &err) == 0, "forward: %s", err.msg);
-    gpt_backward(&m, 1.0f, 3);
+    CHECK(gpt_backward(&m, 1.0f, 3, &err) == 0, "backward: %s", err.msg);
 
     ref_gpt_t r = {&m, calloc((size_t)m.num_params, sizeof(double *)), tokens, targets, B, T, 3, 7};
     for (int k = 0; k < m.num_params; k++) {
@@ -152,7 +152,7 @@ static void test_initial_loss(void) {
     gpt_config_t cfg = tiny_config(2, 64, 4, T, 256, 0.0f);
     gpt_model_t m;
     err_t err;
-    CHECK(gpt_create(&m, &cfg, backend_cpu(), B, T, 0, 1, &err) == 0, "create: %s", err.msg);
+    CHECK(gpt_create(&m, &cfg, backend_cpu(), B, T, NULL, &err) == 0, "create: %s", err.msg);
     gpt_init_weights(&m, 1);
     int tokens[B * T], targets[B * T];
     random_tokens(tokens, B * T, 256, 3), random_tokens(targets, B * T, 256, 4);
@@ -170,7 +170,7 @@ static void train_fixed(int steps, float dropout, double *losses, float **weight
     gpt_model_t m;
     optimizer_t o;
     err_t err;
-    CHECK(gpt_create(&m, &cfg, backend_cpu(), B, T, 0, 1, &err) == 0, "create: %s", err.msg);
+    CHECK(gpt_create(&m, &cfg, backend_cpu(), B, T, NULL, &err) == 0, "create: %s", err.msg);
     gpt_init_weights(&m, 5);
     adamw_config_t ac = {0.9f, 0.95f, 1e-8f, 0.0f};
     CHECK(optim_create(&o, m.be, &ac, m.params, m.grads, m.num_params, &err) == 0, "optim: %s", err.msg);
@@ -179,7 +179,7 @@ static void train_fixed(int steps, float dropout, double *losses, float **weight
     for (int s = 0; s < steps; s++) {
         gpt_zero_grads(&m);
         CHECK(gpt_forward(&m, tokens, tokens + 1, NULL, B, T, 1, (uint32_t)s, &losses[s], &err) == 0, "forward: %s", err.msg);
-        gpt_backward(&m, 1.0f, (uint32_t)s);
+        CHECK(gpt_backward(&m, 1.0f, (uint32_t)s, &err) == 0, "backward: %s", err.msg);
         double norm = sqrt(optim_grad_sumsq(&o, 0));
         optim_step(&o, 3e-3f, optim_clip_factor(norm, 1.0f));
     }

@@ -72,7 +72,7 @@ int cmd_bench(int argc, char **argv) {
     gpt_model_t m;
     optimizer_t opt;
     memset(&opt, 0, sizeof opt);
-    if (gpt_create(&m, &cfg, be, mb, seq, 0, 1, &err) != 0) goto fail;
+    if (gpt_create(&m, &cfg, be, mb, seq, NULL, &err) != 0) goto fail;
     gpt_init_weights(&m, 1);
     adamw_config_t acfg = {0.9f, 0.999f, 1e-8f, 0.01f};
     if (optim_create(&opt, be, &acfg, m.params, m.grads, m.num_params, &err) != 0) {
@@ -93,7 +93,7 @@ int cmd_bench(int argc, char **argv) {
         gpt_zero_grads(&m);
         rc = gpt_forward(&m, tok, tgt, NULL, mb, seq, 1, (uint32_t)s, &loss, &err);
         if (rc) break;
-        gpt_backward(&m, 1.0f, (uint32_t)s);
+        if ((rc = gpt_backward(&m, 1.0f, (uint32_t)s, &err)) != 0) break;
         double norm = sqrt(optim_grad_sumsq(&opt, 0));
         optim_step(&opt, 1e-4f, optim_clip_factor(norm, 1.0f));
         rc = be->sync(be, &err);

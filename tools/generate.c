@@ -101,7 +101,7 @@ int cmd_generate(int argc, char **argv) {
         goto out;
     }
     int T = cfg.seq_length;
-    if (gpt_create(&m, &cfg, be, 1, T, 0, 1, &err) != 0) goto out;
+    if (gpt_create(&m, &cfg, be, 1, T, NULL, &err) != 0) goto out;
     if (wfile_load(load, be, m.params, m.num_params, &err) != 0) goto out;
     int V = cfg.vocab_size;
     size_t plen = strlen(prompt);

@@ -1,0 +1,93 @@
+/* comm.h — the one communicator interface every collective goes through.
+ *
+ * Two implementations: MPI over host memory (comm_mpi.c; buffers in device memory
+ * are staged through the host) and NCCL over device memory (CUDA builds). Buffers
+ * live in the memory of the communicator's backend. Each collective has a
+ * blocking form (req == NULL) and an asynchronous one (req != NULL: the call
+ * starts it and comm_wait completes it). Every call is counted per kind, so tests
+ * can assert how much a layer communicates. */
+#ifndef MEGAC_COMM_H
+#define MEGAC_COMM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../framework/backend.h"
+#include "../framework/error.h"
+
+typedef enum comm_op { COMM_SUM = 0, COMM_MAX = 1 } comm_op_t;
+
+typedef enum comm_kind {
+    COMM_ALLREDUCE = 0,
+    COMM_ALLGATHER,
+    COMM_REDUCE_SCATTER,
+    COMM_BROADCAST,
+    COMM_BARRIER,
+    COMM_KINDS
+} comm_kind_t;
+
+typedef struct comm_request comm_request_t;
+typedef struct comm comm_t;
+
+typedef struct comm_ops {
+    /* in place over buf[0..n) */
+    int (*allreduce)(comm_t *c, float *buf, size_t n, comm_op_t op, comm_request_t **req, err_t *err);
+    /* in place: rank r's chunk is buf[r*n .. (r+1)*n); afterwards every rank has all chunks */
+    int (*allgather)(comm_t *c, float *buf, size_t n, comm_request_t **req, err_t *err);
+    /* sums buf[0 .. size*n) across ranks; rank r receives chunk r into out[0..n) */
+    int (*reduce_scatter)(comm_t *c, const float *buf, float *out, size_t n, comm_request_t **req,
+                          err_t *err);
+    int (*broadcast)(comm_t *c, void *buf, size_t bytes, int root, err_t *err);
+    int (*barrier)(comm_t *c, err_t *err);
+    /* host doubles (norms, losses): always blocking */
+    int (*allreduce_host_f64)(comm_t *c, double *v, size_t n, comm_op_t op, err_t *err);
+    int (*wait)(comm_t *c, comm_request_t *req, err_t *err);
+    /* drives progress of started requests without blocking */
+    void (*poll)(comm_t *c);
+    void (*destroy)(comm_t *c);
+} comm_ops_t;
+
+struct comm {
+    char name[16];           /* "tp", "dp", "world" — used in error messages */
+    int rank, size;
+    backend_t *be;
+    int64_t calls[COMM_KINDS];
+    int64_t elements[COMM_KINDS];
+    const comm_ops_t *ops;
+    void *impl;
+};
+
+static inline int comm_allreduce(comm_t *c, float *buf, size_t n, comm_op_t op, comm_request_t **req, err_t *err) {
+    c->calls[COMM_ALLREDUCE]++, c->elements[COMM_ALLREDUCE] += (int64_t)n;
+    return c->ops->allreduce(c, buf, n, op, req, err);
+}
+static inline int comm_allgather(comm_t *c, float *buf, size_t n, comm_request_t **req, err_t *err) {
+    c->calls[COMM_ALLGATHER]++, c->elements[COMM_ALLGATHER] += (int64_t)n;
+    return c->ops->allgather(c, buf, n, req, err);
+}
+static inline int comm_reduce_scatter(comm_t *c, const float *buf, float *out, size_t n, comm_request_t **req,
+                                      err_t *err) {
+    c->calls[COMM_REDUCE_SCATTER]++, c->elements[COMM_REDUCE_SCATTER] += (int64_t)n;
+    return c->ops->reduce_scatter(c, buf, out, n, req, err);
+}
+static inline int comm_broadcast(comm_t *c, void *buf, size_t bytes, int root, err_t *err) {
+    c->calls[COMM_BROADCAST]++;
+    return c->ops->broadcast(c, buf, bytes, root, err);
+}
+static inline int comm_barrier(comm_t *c, err_t *err) {
+    c->calls[COMM_BARRIER]++;
+    return c->ops->barrier(c, err);
+}
+/* host-side scalars: counted under allreduce too */
+static inline int comm_allreduce_f64(comm_t *c, double *v, size_t n, comm_op_t op, err_t *err) {
+    c->calls[COMM_ALLREDUCE]++, c->elements[COMM_ALLREDUCE] += (int64_t)n;
+    return c->ops->allreduce_host_f64(c, v, n, op, err);
+}
+static inline int comm_wait(comm_t *c, comm_request_t *req, err_t *err) { return c->ops->wait(c, req, err); }
+static inline void comm_poll(comm_t *c) { c->ops->poll(c); }
+static inline void comm_destroy(comm_t *c) {
+    if (c && c->ops) c->ops->destroy(c);
+}
+void comm_reset_counters(comm_t *c);
+
+#endif

@@ -1,0 +1,174 @@
+/* dist_optim.c — bucketed DDP gradient reduction and the ZeRO-1 optimizer
+ * (see dist_optim.h). */
+#include "dist_optim.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+size_t dist_optim_default_bucket(int dp_size) {
+    size_t b = 1000000u * (size_t)dp_size;
+    return b > 40000000u ? b : 40000000u;
+}
+
+static int build_buckets(dist_optim_t *d, size_t bucket_elems, err_t *err) {
+    d->buckets = calloc((size_t)d->ntensors, sizeof(dp_bucket_t));
+    if (!d->buckets) return err_set(err, "out of memory for gradient buckets");
+    int n = 0;
+    int last = d->ntensors - 1;
+    size_t count = 0;
+    for (int k = d->ntensors - 1; k >= 0; k--) {
+        count += (size_t)tensor_numel(&d->grads[k]);
+        if (count >= bucket_elems || k == 0) {
+            dp_bucket_t *b = &d->buckets[n++];
+            b->first = k, b->last = last;
+            b->begin = d->offset[k];
+            b->end = d->offset[last] + (size_t)tensor_numel(&d->grads[last]);
+            last = k - 1;
+            count = 0;
+        }
+    }
+    d->nbuckets = n;
+    return 0;
+}
+
+int dist_optim_create(dist_optim_t *d, backend_t *be, grid_t *grid, const adamw_config_t *cfg,
+                      tensor_t *params, tensor_t *grads, int ntensors, float *param_block,
+                      float *grad_block, size_t numel, size_t alloc, int zero1, size_t bucket_elems,
+                      err_t *err) {
+    memset(d, 0, sizeof *d);
+    d->be = be, d->grid = grid, d->cfg = *cfg;
+    d->params = params, d->grads = grads, d->ntensors = ntensors;
+    d->param_block = param_block, d->grad_block = grad_block;
+    d->numel = numel, d->alloc = alloc, d->zero1 = zero1;
+    d->offset = calloc((size_t)ntensors, sizeof(size_t));
+    d->ready = calloc((size_t)ntensors, 1);
+    if (!d->offset || !d->ready) return err_set(err, "out of memory for the optimizer tables");
+    for (int k = 0; k < ntensors; k++) d->offset[k] = (size_t)((float *)params[k].data - param_block);
+    int dp = grid->dp_size;
+    if (!zero1) {
+        if (dp > 1 && build_buckets(d, bucket_elems > 0 ? bucket_elems : dist_optim_default_bucket(dp), err) != 0)
+            return -1;
+        return optim_create(&d->local, be, cfg, params, grads, ntensors, err);
+    }
+    if (alloc % (size_t)dp != 0)
+        return err_set(err, "internal: parameter block %zu not padded to a multiple of DP %d", alloc, dp);
+    d->shard = alloc / (size_t)dp;
+    d->lo = d->shard * (size_t)grid->dp_rank;
+    d->hi = d->lo + d->shard;
+    if (be->alloc(be, (void **)&d->shard_grad, d->shard * sizeof(float), err) != 0 ||
+        be->alloc(be, (void **)&d->m, d->shard * sizeof(float), err) != 0 ||
+        be->alloc(be, (void **)&d->v, d->shard * sizeof(float), err) != 0)
+        return err_prefix(err, "distributed optimizer state (%zu floats)", 3 * d->shard);
+    be->memset_zero(be, d->m, d->shard * sizeof(float));
+    be->memset_zero(be, d->v, d->shard * sizeof(float));
+    return 0;
+}
+
+void dist_optim_destroy(dist_optim_t *d) {
+    if (d->be) {
+        if (d->shard_grad) d->be->free(d->be, d->shard_grad);
+        if (d->m) d->be->free(d->be, d->m);
+        if (d->v) d->be->free(d->be, d->v);
+    }
+    if (d->local.be) optim_destroy(&d->local);
+    free(d->offset), free(d->ready), free(d->buckets);
+    memset(d, 0, sizeof *d);
+}
+
+void dist_optim_arm(dist_optim_t *d) {
+    memset(d->ready, 0, (size_t)d->ntensors);
+    for (int b = 0; b < d->nbuckets; b++) d->buckets[b].started = 0, d->buckets[b].req = NULL;
+    d->armed = 1;
+}
+
+/* starts, in bucket order, every bucket whose tensors are all final; an error
+ * here is reported again by the wait in dist_optim_finish */
+static void start_ready_buckets(dist_optim_t *d, err_t *err) {
+    for (int b = 0; b < d->nbuckets; b++) {
+        dp_bucket_t *bk = &d->buckets[b];
+        if (bk->started) continue;
+        int all = 1;
+        for (int k = bk->first; k <= bk->last && all; k++) all = d->ready[k];
+        if (!all) continue;
+        bk->started = 1;
+        if (comm_allreduce(d->grid->dp, d->grad_block + bk->begin, bk->end - bk->begin, COMM_SUM,
+                           &bk->req, err) != 0)
+            bk->req = NULL, bk->started = -1;
+    }
+    comm_poll(d->grid->dp);
+}
+
+void dist_optim_grad_ready(void *ctx, int first, int last) {
+    dist_optim_t *d = ctx;
+    if (!d->armed || d->zero1 || d->nbuckets == 0) return;
+    for (int k = first; k <= last; k++) d->ready[k] = 1;
+    err_t ignored;
+    start_ready_buckets(d, &ignored);
+}
+
+/* squared norm of grads[off .. off+n) of tensor k restricted to [lo, hi) */
+static double shard_sumsq(dist_optim_t *d, const float *base, size_t base_at, int k, size_t lo, size_t hi) {
+    size_t off = d->offset[k], n = (size_t)tensor_numel(&d->grads[k]);
+    size_t a = off > lo ? off : lo, b = off + n < hi ? off + n : hi;
+    if (a >= b) return 0.0;
+    return d->be->sumsq(d->be, base + (a - base_at), b - a);
+}
+
+int dist_optim_finish(dist_optim_t *d, double *grad_norm, err_t *err) {
+    grid_t *g = d->grid;
+    double sumsq = 0.0;
+    d->armed = 0;
+    if (!d->zero1) {
+        if (d->nbuckets > 0) {
+            for (int k = 0; k < d->ntensors; k++) d->ready[k] = 1;
+            start_ready_buckets(d, err);
+            for (int b = 0; b < d->nbuckets; b++) {
+                dp_bucket_t *bk = &d->buckets[b];
+                if (bk->started < 0 || !bk->req) return bk->started < 0 ? -1 : err_set(err, "internal: bucket %d not started", b);
+                if (comm_wait(g->dp, bk->req, err) != 0) return -1;
+                bk->req = NULL;
+            }
+        }
+        for (int k = 0; k < d->ntensors; k++) {
+            if ((d->grads[k].flags & TENSOR_TP_REPLICATED) && g->tp_rank != 0) continue;
+            sumsq += d->be->sumsq(d->be, d->grads[k].data, (size_t)tensor_numel(&d->grads[k]));
+        }
+        if (g->tp_size > 1 && comm_allreduce_f64(g->tp, &sumsq, 1, COMM_SUM, err) != 0) return -1;
+    } else {
+        if (g->dp_size > 1) {
+            if (comm_reduce_scatter(g->dp, d->grad_block, d->shard_grad, d->shard, NULL, err) != 0) return -1;
+        } else {
+            d->be->copy(d->be, d->shard_grad, d->grad_block, d->shard * sizeof(float));
+        }
+        for (int k = 0; k < d->ntensors; k++) {
+            if ((d->grads[k].flags & TENSOR_TP_REPLICATED) && g->tp_rank != 0) continue;
+            sumsq += shard_sumsq(d, d->shard_grad, d->lo, k, d->lo, d->hi);
+        }
+        if (g->world_size > 1 && comm_allreduce_f64(g->world, &sumsq, 1, COMM_SUM, err) != 0) return -1;
+    }
+    *grad_norm = sqrt(sumsq);
+    return 0;
+}
+
+int dist_optim_step(dist_optim_t *d, float lr, float grad_scale, err_t *err) {
+    if (!d->zero1) {
+        optim_step(&d->local, lr, grad_scale);
+        return 0;
+    }
+    d->step++;
+    float bc1 = 1.0f - powf(d->cfg.beta1, (float)d->step);
+    float bc2 = 1.0f - powf(d->cfg.beta2, (float)d->step);
+    for (int k = 0; k < d->ntensors; k++) {
+        size_t off = d->offset[k], n = (size_t)tensor_numel(&d->params[k]);
+        size_t a = off > d->lo ? off : d->lo, b = off + n < d->hi ? off + n : d->hi;
+        if (a >= b) continue;
+        float wd = (d->params[k].flags & TENSOR_NO_WEIGHT_DECAY) ? 0.0f : d->cfg.weight_decay;
+        size_t s = a - d->lo;
+        d->be->adamw(d->be, d->param_block + a, d->shard_grad + s, d->m + s, d->v + s, b - a, lr,
+                     d->cfg.beta1, d->cfg.beta2, d->cfg.eps, wd, bc1, bc2, grad_scale);
+    }
+    if (d->grid->dp_size > 1 && comm_allgather(d->grid->dp, d->param_block, d->shard, NULL, err) != 0)
+        return -1;
+    return 0;
+}
