@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "../checkpoints/weights_file.h"
-#include "../data/text_dataset.h"
 #include "../framework/backend.h"
 #include "../framework/trainer.h"
 #include "../models/gpt.h"
@@ -22,10 +21,11 @@
 #include "../parallel/tp_gather.h"
 #include "args.h"
 #include "commands.h"
+#include "gpt_data.h"
 
 typedef struct train_opts {
     const char *preset, *data_path, *split, *tokenizer_type, *lr_decay_style, *metrics_file;
-    const char *save, *device;
+    const char *save, *device, *vocab_file, *merge_file;
     int micro_batch_size, global_batch_size, log_interval, eval_interval, eval_iters;
     int tensor_parallel, distributed_optimizer;
     long long train_iters, lr_warmup_iters, lr_decay_iters, seed, bucket_size;
@@ -39,7 +39,7 @@ typedef struct gpt_job {
     grid_t grid;
     gpt_model_t model;
     dist_optim_t opt;
-    text_dataset_t data;
+    gpt_data_t data;
     int micro_batch, global_batch, num_micro; /* num_micro: per DP rank */
     int *buf, *tokens, *targets;              /* host batch staging */
 } gpt_job_t;
@@ -49,7 +49,7 @@ typedef struct gpt_job {
 static void fill_batch(gpt_job_t *j, int split, int64_t first_sample) {
     int T = j->model.T;
     for (int b = 0; b < j->micro_batch; b++) {
-        text_dataset_sample(&j->data, split, first_sample + b, j->buf);
+        gpt_data_sample(&j->data, split, first_sample + b, j->buf);
         memcpy(j->tokens + (size_t)b * T, j->buf, sizeof(int) * T);
         memcpy(j->targets + (size_t)b * T, j->buf + 1, sizeof(int) * T);
     }
@@ -151,8 +151,9 @@ static int job_setup(gpt_job_t *j, train_opts_t *o, err_t *err) {
     if (o->global_batch_size <= 0 || o->global_batch_size % per_iter != 0)
         return err_set(err, "--global-batch-size %d must be a positive multiple of --micro-batch-size %d x "
                        "data-parallel size %d", o->global_batch_size, o->micro_batch_size, g->dp_size);
-    if (text_dataset_open(&j->data, o->data_path, cfg->seq_length, o->split, (uint64_t)o->seed, err) != 0) return -1;
-    if (o->eval_iters > 0 && text_dataset_num_windows(&j->data, SPLIT_VALID) == 0)
+    gpt_data_opts_t dopts = {o->data_path, o->split, o->tokenizer_type, o->vocab_file, o->merge_file};
+    if (gpt_data_open(&j->data, &dopts, cfg->seq_length, (uint64_t)o->seed, err) != 0) return -1;
+    if (o->eval_iters > 0 && gpt_data_num_samples(&j->data, SPLIT_VALID) == 0)
         return err_set(err, "--data-path %s: the validation split (--split %s) is shorter than one sample of "
                        "%d tokens; use a larger file, another --split, or --eval-iters 0",
                        o->data_path, o->split, cfg->seq_length + 1);
@@ -185,7 +186,7 @@ static int job_setup(gpt_job_t *j, train_opts_t *o, err_t *err) {
 static void job_teardown(gpt_job_t *j) {
     dist_optim_destroy(&j->opt);
     if (j->model.params) gpt_destroy(&j->model);
-    text_dataset_close(&j->data);
+    gpt_data_close(&j->data);
     grid_destroy(&j->grid);
     free(j->buf), free(j->tokens), free(j->targets);
 }
@@ -260,6 +261,8 @@ int cmd_train_gpt(int argc, char **argv) {
         {"data-path", ARG_STR, &o.data_path, "training text file (required)", 0},
         {"split", ARG_STR, &o.split, "train,valid,test weights (969,30,1)", 0},
         {"tokenizer-type", ARG_STR, &o.tokenizer_type, "Byte (256-symbol byte-level vocabulary)", 0},
+        {"vocab-file", ARG_STR, &o.vocab_file, "tokenizer vocabulary file", 0},
+        {"merge-file", ARG_STR, &o.merge_file, "BPE merges file", 0},
         {"log-interval", ARG_INT, &o.log_interval, "iterations between log lines (100)", 0},
         {"eval-interval", ARG_INT, &o.eval_interval, "iterations between validations (1000)", 0},
         {"eval-iters", ARG_INT, &o.eval_iters, "iterations (global batches) per validation, 0 = none (100)", 0},
@@ -291,10 +294,11 @@ int cmd_train_gpt(int argc, char **argv) {
         if (!args_seen(spec, nspec, "max-position-embeddings") && cfg.max_position_embeddings < cfg.seq_length)
             cfg.max_position_embeddings = cfg.seq_length;
     }
-    if (!failed && strcmp(o.tokenizer_type, "Byte") != 0)
-        failed = err_set(&err, "--tokenizer-type: unknown tokenizer '%s' (supported: Byte)", o.tokenizer_type) != 0;
     /* the vocabulary comes from the tokenizer; --print-params alone keeps GPT-2's */
-    if (!failed && (!o.print_params || args_seen(spec, nspec, "tokenizer-type"))) cfg.vocab_size = BYTE_VOCAB_SIZE;
+    gpt_data_opts_t dopts = {o.data_path, o.split, o.tokenizer_type, o.vocab_file, o.merge_file};
+    if (!failed && (!o.print_params || args_seen(spec, nspec, "tokenizer-type")) &&
+        gpt_data_vocab_size(&dopts, &cfg.vocab_size, &err) != 0)
+        failed = 1;
     if (!failed && gpt_config_validate(&cfg, 1, &err) != 0) failed = 1;
     if (!failed && o.micro_batch_size <= 0)
         failed = err_set(&err, "--micro-batch-size must be positive (got %d)", o.micro_batch_size) != 0;
@@ -335,7 +339,7 @@ int cmd_train_gpt(int argc, char **argv) {
                g->world_size, g->tp_size, g->dp_size, o.distributed_optimizer ? ", distributed optimizer (ZeRO-1)" : "",
                job.model.param_numel);
         printf("data: %s, %lld tokens (train %lld windows), micro-batch %d, global batch %d, %lld iterations\n",
-               o.data_path, (long long)job.data.nbytes, (long long)text_dataset_num_windows(&job.data, SPLIT_TRAIN),
+               o.data_path, (long long)job.data.tokens, (long long)gpt_data_num_samples(&job.data, SPLIT_TRAIN),
                o.micro_batch_size, o.global_batch_size, o.train_iters);
         fflush(stdout);
     }
