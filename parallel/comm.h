@@ -53,37 +53,50 @@ struct comm {
     backend_t *be;
     int64_t calls[COMM_KINDS];
     int64_t elements[COMM_KINDS];
+    double wait_seconds;     /* time inside blocking calls and waits */
     const comm_ops_t *ops;
     void *impl;
 };
 
+/* monotonic seconds, for wait_seconds */
+double comm_clock(void);
+
+/* Counts the call; times it when blocking (an asynchronous start is not waiting). */
+#define COMM_CALL(c, kind, n, req, call)                                                            \
+    do {                                                                                           \
+        (c)->calls[kind]++, (c)->elements[kind] += (int64_t)(n);                                   \
+        double t0_ = (req) ? 0.0 : comm_clock();                                                   \
+        int rc_ = (call);                                                                          \
+        if (!(req)) (c)->wait_seconds += comm_clock() - t0_;                                       \
+        return rc_;                                                                                \
+    } while (0)
+
 static inline int comm_allreduce(comm_t *c, float *buf, size_t n, comm_op_t op, comm_request_t **req, err_t *err) {
-    c->calls[COMM_ALLREDUCE]++, c->elements[COMM_ALLREDUCE] += (int64_t)n;
-    return c->ops->allreduce(c, buf, n, op, req, err);
+    COMM_CALL(c, COMM_ALLREDUCE, n, req, c->ops->allreduce(c, buf, n, op, req, err));
 }
 static inline int comm_allgather(comm_t *c, float *buf, size_t n, comm_request_t **req, err_t *err) {
-    c->calls[COMM_ALLGATHER]++, c->elements[COMM_ALLGATHER] += (int64_t)n;
-    return c->ops->allgather(c, buf, n, req, err);
+    COMM_CALL(c, COMM_ALLGATHER, n, req, c->ops->allgather(c, buf, n, req, err));
 }
 static inline int comm_reduce_scatter(comm_t *c, const float *buf, float *out, size_t n, comm_request_t **req,
                                       err_t *err) {
-    c->calls[COMM_REDUCE_SCATTER]++, c->elements[COMM_REDUCE_SCATTER] += (int64_t)n;
-    return c->ops->reduce_scatter(c, buf, out, n, req, err);
+    COMM_CALL(c, COMM_REDUCE_SCATTER, n, req, c->ops->reduce_scatter(c, buf, out, n, req, err));
 }
 static inline int comm_broadcast(comm_t *c, void *buf, size_t bytes, int root, err_t *err) {
-    c->calls[COMM_BROADCAST]++;
-    return c->ops->broadcast(c, buf, bytes, root, err);
+    COMM_CALL(c, COMM_BROADCAST, 0, (comm_request_t **)NULL, c->ops->broadcast(c, buf, bytes, root, err));
 }
 static inline int comm_barrier(comm_t *c, err_t *err) {
-    c->calls[COMM_BARRIER]++;
-    return c->ops->barrier(c, err);
+    COMM_CALL(c, COMM_BARRIER, 0, (comm_request_t **)NULL, c->ops->barrier(c, err));
 }
 /* host-side scalars: counted under allreduce too */
 static inline int comm_allreduce_f64(comm_t *c, double *v, size_t n, comm_op_t op, err_t *err) {
-    c->calls[COMM_ALLREDUCE]++, c->elements[COMM_ALLREDUCE] += (int64_t)n;
-    return c->ops->allreduce_host_f64(c, v, n, op, err);
+    COMM_CALL(c, COMM_ALLREDUCE, n, (comm_request_t **)NULL, c->ops->allreduce_host_f64(c, v, n, op, err));
 }
-static inline int comm_wait(comm_t *c, comm_request_t *req, err_t *err) { return c->ops->wait(c, req, err); }
+static inline int comm_wait(comm_t *c, comm_request_t *req, err_t *err) {
+    double t0 = comm_clock();
+    int rc = c->ops->wait(c, req, err);
+    c->wait_seconds += comm_clock() - t0;
+    return rc;
+}
 static inline void comm_poll(comm_t *c) { c->ops->poll(c); }
 static inline void comm_destroy(comm_t *c) {
     if (c && c->ops) c->ops->destroy(c);
