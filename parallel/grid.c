@@ -5,6 +5,10 @@
 #include <string.h>
 
 #include "comm_mpi.h"
+#ifdef MEGAC_HAVE_NCCL
+#include "comm_nccl.h"
+#endif
+#include <stdlib.h>
 
 int parallel_init(int *argc, char ***argv, err_t *err) {
     int have = 0;
@@ -57,6 +61,27 @@ int parallel_node_size(void) {
     return n;
 }
 
+/* NCCL when the ranks' buffers are on GPUs and each rank of this node owns one
+ * (MEGAC_COMM=mpi forces MPI); otherwise MPI, staging device buffers on the host. */
+static int want_nccl(backend_t *be) {
+    const char *force = getenv("MEGAC_COMM");
+    if (be->device != DEVICE_CUDA || (force && strcmp(force, "mpi") == 0)) return 0;
+#ifdef MEGAC_HAVE_NCCL
+    return comm_nccl_usable(parallel_node_size());
+#else
+    return 0;
+#endif
+}
+
+static comm_t *make_comm(const char *name, MPI_Comm *mc, backend_t *be, int nccl, err_t *err) {
+#ifdef MEGAC_HAVE_NCCL
+    if (nccl) return comm_nccl_create(name, mc, be, err);
+#else
+    (void)nccl;
+#endif
+    return comm_mpi_create(name, mc, be, err);
+}
+
 int grid_create(grid_t *g, int tp_size, backend_t *be, err_t *err) {
     memset(g, 0, sizeof *g);
     MPI_Comm_rank(MPI_COMM_WORLD, &g->world_rank);
@@ -75,9 +100,10 @@ int grid_create(grid_t *g, int tp_size, backend_t *be, err_t *err) {
     if (MPI_Comm_split(MPI_COMM_WORLD, g->dp_rank, g->tp_rank, &tp) != MPI_SUCCESS ||
         MPI_Comm_split(MPI_COMM_WORLD, g->tp_rank, g->dp_rank, &dp) != MPI_SUCCESS)
         return err_set(err, "rank %d: MPI_Comm_split failed building the process grid", g->world_rank);
-    g->world = comm_mpi_create("world", &world, be, err);
-    g->tp = g->world ? comm_mpi_create("tp", &tp, be, err) : NULL;
-    g->dp = g->tp ? comm_mpi_create("dp", &dp, be, err) : NULL;
+    int nccl = want_nccl(be);
+    g->world = make_comm("world", &world, be, nccl, err);
+    g->tp = g->world ? make_comm("tp", &tp, be, nccl, err) : NULL;
+    g->dp = g->tp ? make_comm("dp", &dp, be, nccl, err) : NULL;
     MPI_Comm_free(&tp);
     MPI_Comm_free(&dp);
     if (!g->dp) {

@@ -6,6 +6,7 @@
  * copies are ordered, and copy_to_host / copy_to_device return with the host
  * buffer safe to use. Ops record the first failure; sync reports it. */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "cuda_ops.cuh"
 
@@ -158,6 +159,16 @@ extern "C" backend_t *backend_cuda(err_t *err) {
         cudaGetLastError();
         err_set(err, "--device cuda: no CUDA device (%s)",
                 e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
+        return NULL;
+    }
+    /* one GPU per rank: the launcher's node-local rank picks the device */
+    const char *local = getenv("OMPI_COMM_WORLD_LOCAL_RANK");
+    if (!local) local = getenv("SLURM_LOCALID");
+    int dev = local ? atoi(local) % n : 0;
+    e = cudaSetDevice(dev);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        err_set(err, "--device cuda: cudaSetDevice(%d) failed: %s", dev, cudaGetErrorString(e));
         return NULL;
     }
     cuda_state_t *st = &cuda_st;
