@@ -78,7 +78,7 @@ static void set_views(gpt_model_t *m, tensor_t *ts, gpt_weights_t *w) {
     w->wpe = ts[1].data;
     for (int l = 0; l < m->cfg.num_layers; l++) {
         tensor_t *t = ts + 2 + l * P_PER_LAYER;
-        gpt_layer_t *L = &w->layers[l];
+        tf_layer_t *L = &w->layers[l];
         L->ln1_w = t[P_LN1_W].data, L->ln1_b = t[P_LN1_B].data;
         L->qkv_w = t[P_QKV_W].data, L->qkv_b = t[P_QKV_B].data;
         L->proj_w = t[P_PROJ_W].data, L->proj_b = t[P_PROJ_B].data;
@@ -91,9 +91,10 @@ static void set_views(gpt_model_t *m, tensor_t *ts, gpt_weights_t *w) {
     w->lnf_b = f[1].data;
 }
 
-/* Carves the activation block (or measures it when a->base is NULL). */
+/* Carves the activation block (or measures it when ar->base is NULL). */
 static int carve_acts(gpt_model_t *m, arena_t *ar) {
     gpt_acts_t *a = &m->a;
+    tf_ctx_t *c = &m->tf;
     int L = m->cfg.num_layers;
     size_t BT = (size_t)m->B * m->T, C = m->C, F = m->F_local, V = m->V_local;
     size_t C3 = 3 * (size_t)m->NH_local * m->HS, Cl = (size_t)m->NH_local * m->HS;
@@ -102,22 +103,23 @@ static int carve_acts(gpt_model_t *m, arena_t *ar) {
     int bad = 0;
     for (int l = 0; l <= L; l++) bad |= TAKE(a->resid[l], BT * C);
     for (int l = 0; l < L; l++) {
-        bad |= TAKE(a->ln1[l], BT * C) | TAKE(a->ln1_mean[l], BT) | TAKE(a->ln1_rstd[l], BT);
-        bad |= TAKE(a->qkv[l], BT * C3) | TAKE(a->atty[l], BT * Cl) | TAKE(a->probs[l], att);
-        bad |= TAKE(a->resid_mid[l], BT * C) | TAKE(a->ln2[l], BT * C);
-        bad |= TAKE(a->ln2_mean[l], BT) | TAKE(a->ln2_rstd[l], BT);
-        bad |= TAKE(a->fch[l], BT * F) | TAKE(a->fch_gelu[l], BT * F);
+        tf_layer_acts_t *la = &a->layers[l];
+        bad |= TAKE(la->ln1, BT * C) | TAKE(la->ln1_mean, BT) | TAKE(la->ln1_rstd, BT);
+        bad |= TAKE(la->qkv, BT * C3) | TAKE(la->atty, BT * Cl) | TAKE(la->probs, att);
+        bad |= TAKE(la->mid, BT * C) | TAKE(la->ln2, BT * C);
+        bad |= TAKE(la->ln2_mean, BT) | TAKE(la->ln2_rstd, BT);
+        bad |= TAKE(la->fch, BT * F) | TAKE(la->fch_gelu, BT * F);
     }
     bad |= TAKE(a->lnf, BT * C) | TAKE(a->lnf_mean, BT) | TAKE(a->lnf_rstd, BT);
     bad |= TAKE(a->logits, BT * V);
     /* sumexp and tlogit adjacent: one all-reduce carries both */
     bad |= TAKE(a->rowmax, BT) | TAKE(a->sumexp, 2 * BT) | TAKE(a->losses, BT);
     a->tlogit = a->sumexp ? a->sumexp + BT : NULL;
-    bad |= TAKE(a->dloss, BT);
-    bad |= TAKE(a->attn_scratch, att) | TAKE(a->attn_dscratch, att) | TAKE(a->tmp, BT * C);
-    bad |= TAKE(a->dresid, BT * C) | TAKE(a->dtmp, BT * C) | TAKE(a->dln, BT * C);
-    bad |= TAKE(a->datty, BT * Cl) | TAKE(a->dqkv, BT * C3);
-    bad |= TAKE(a->dfch, BT * F) | TAKE(a->dfch_gelu, BT * F);
+    bad |= TAKE(a->dloss, BT) | TAKE(a->dresid, BT * C);
+    bad |= TAKE(c->attn_scratch, att) | TAKE(c->attn_dscratch, att) | TAKE(c->tmp, BT * C);
+    bad |= TAKE(c->dtmp, BT * C) | TAKE(c->dln, BT * C) | TAKE(c->dsum, BT * C);
+    bad |= TAKE(c->datty, BT * Cl) | TAKE(c->dqkv, BT * C3);
+    bad |= TAKE(c->dfch, BT * F) | TAKE(c->dfch_gelu, BT * F);
 #undef TAKE
     a->tokens = arena_take(ar, BT * sizeof(int));
     a->targets = arena_take(ar, BT * sizeof(int));
@@ -126,16 +128,15 @@ static int carve_acts(gpt_model_t *m, arena_t *ar) {
 
 static int alloc_act_tables(gpt_model_t *m) {
     int L = m->cfg.num_layers;
-    gpt_acts_t *a = &m->a;
-    float ***tables[] = {&a->ln1, &a->ln1_mean, &a->ln1_rstd, &a->qkv, &a->atty, &a->probs,
-                         &a->resid_mid, &a->ln2, &a->ln2_mean, &a->ln2_rstd, &a->fch, &a->fch_gelu};
-    a->resid = calloc((size_t)L + 1, sizeof(float *));
-    if (!a->resid) return -1;
-    for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
-        *tables[i] = calloc((size_t)L, sizeof(float *));
-        if (!*tables[i]) return -1;
-    }
-    return 0;
+    m->a.resid = calloc((size_t)L + 1, sizeof(float *));
+    m->a.layers = calloc((size_t)L, sizeof(tf_layer_acts_t));
+    return m->a.resid && m->a.layers ? 0 : -1;
+}
+
+static void free_act_tables(gpt_model_t *m) {
+    free(m->a.resid);
+    free(m->a.layers);
+    m->a.resid = NULL, m->a.layers = NULL;
 }
 
 static void set_dims(gpt_model_t *m, const gpt_config_t *cfg, int B, int T, int tp_rank, int tp_size) {
@@ -166,10 +167,7 @@ size_t gpt_memory_bytes(const gpt_config_t *cfg, int B, int T, int tp_size) {
     if (alloc_act_tables(&m) != 0) return (size_t)-1;
     arena_t ar = {0};
     carve_acts(&m, &ar);
-    gpt_acts_t *a = &m.a;
-    free(a->resid), free(a->ln1), free(a->ln1_mean), free(a->ln1_rstd), free(a->qkv), free(a->atty);
-    free(a->probs), free(a->resid_mid), free(a->ln2), free(a->ln2_mean), free(a->ln2_rstd);
-    free(a->fch), free(a->fch_gelu);
+    free_act_tables(&m);
     return 2 * params * sizeof(float) + ar.used;
 }
 
@@ -188,8 +186,8 @@ int gpt_create(gpt_model_t *m, const gpt_config_t *cfg, backend_t *be, int B, in
     m->tp = tp;
     m->params = calloc((size_t)m->num_params, sizeof(tensor_t));
     m->grads = calloc((size_t)m->num_params, sizeof(tensor_t));
-    m->w.layers = calloc((size_t)cfg->num_layers, sizeof(gpt_layer_t));
-    m->g.layers = calloc((size_t)cfg->num_layers, sizeof(gpt_layer_t));
+    m->w.layers = calloc((size_t)cfg->num_layers, sizeof(tf_layer_t));
+    m->g.layers = calloc((size_t)cfg->num_layers, sizeof(tf_layer_t));
     size_t BT = (size_t)B * T;
     m->h_tokens = malloc(BT * sizeof(int));
     m->h_targets = malloc(BT * sizeof(int));
@@ -246,10 +244,7 @@ void gpt_destroy(gpt_model_t *m) {
         if (m->grad_block) m->be->free(m->be, m->grad_block);
         if (m->act_block) m->be->free(m->be, m->act_block);
     }
-    gpt_acts_t *a = &m->a;
-    free(a->resid), free(a->ln1), free(a->ln1_mean), free(a->ln1_rstd), free(a->qkv), free(a->atty);
-    free(a->probs), free(a->resid_mid), free(a->ln2), free(a->ln2_mean), free(a->ln2_rstd);
-    free(a->fch), free(a->fch_gelu);
+    free_act_tables(m);
     free(m->params), free(m->grads), free(m->w.layers), free(m->g.layers);
     free(m->h_tokens), free(m->h_targets), free(m->h_mask), free(m->h_losses), free(m->h_dloss);
     memset(m, 0, sizeof *m);
@@ -296,27 +291,20 @@ void gpt_init_weights(gpt_model_t *m, uint64_t seed) {
 
 /* ---------------------------------------------------------------- forward */
 
-/* Megatron's g (forward) and f (backward) all-reduce over the TP group. */
-static int tp_reduce(gpt_model_t *m, float *buf, size_t n, comm_op_t op, err_t *err) {
-    if (!m->tp || m->tp->size == 1) return 0;
-    return comm_allreduce(m->tp, buf, n, op, NULL, err);
-}
-
 static void grad_ready(gpt_model_t *m, int first, int last) {
     if (m->grad_ready) m->grad_ready(m->grad_ready_ctx, first, last);
 }
 
-/* dropout sites: 0 embeddings; per layer 1 + 3l + {0 attention probs, 1 attention out, 2 mlp out} */
-static rng_key_t drop_key(const gpt_model_t *m, uint32_t site, int per_tp_rank, uint32_t step) {
-    rng_key_t k = {m->seed, rng_stream(RNG_PURPOSE_DROPOUT, site, per_tp_rank ? (uint32_t)m->tp_rank : 0),
-                   step};
-    return k;
-}
-
-static attn_shape_t attn_shape(const gpt_model_t *m, int B, int T, int l, int train, uint32_t step) {
-    attn_shape_t s = {B, T, m->NH_local, m->HS, 1, NULL, train ? m->cfg.attention_dropout : 0.0f,
-                      drop_key(m, 1 + 3 * (uint32_t)l, 1, step)};
-    return s;
+/* the layer context for one micro-batch */
+static void setup_ctx(gpt_model_t *m, int B, int T, int train, uint32_t step) {
+    tf_ctx_t *c = &m->tf;
+    c->be = m->be, c->tp = m->tp, c->tp_rank = m->tp_rank;
+    c->B = B, c->T = T, c->C = m->C, c->NH = m->NH_local, c->HS = m->HS, c->F = m->F_local;
+    c->pre_ln = 1, c->causal = 1, c->gelu_tanh = 1, c->key_mask = NULL;
+    c->eps = m->cfg.layernorm_epsilon;
+    c->hidden_dropout = train ? m->cfg.hidden_dropout : 0.0f;
+    c->attention_dropout = train ? m->cfg.attention_dropout : 0.0f;
+    c->seed = m->seed, c->step = step;
 }
 
 int gpt_forward(gpt_model_t *m, const int *tokens, const int *targets, const float *mask, int B,
@@ -326,7 +314,7 @@ int gpt_forward(gpt_model_t *m, const int *tokens, const int *targets, const flo
     const gpt_config_t *c = &m->cfg;
     if (B <= 0 || B > m->B || T <= 0 || T > m->T)
         return err_set(err, "batch %dx%d exceeds the model's buffers %dx%d", B, T, m->B, m->T);
-    int N = B * T, C = m->C, F = m->F_local, Cl = m->NH_local * m->HS;
+    int N = B * T, C = m->C;
     for (int i = 0; i < N; i++) {
         if (tokens[i] < 0 || tokens[i] >= c->vocab_size)
             return err_set(err, "token id %d at position %d is outside the vocabulary (size %d)",
@@ -336,40 +324,19 @@ int gpt_forward(gpt_model_t *m, const int *tokens, const int *targets, const flo
                            targets[i], i, c->vocab_size);
     }
     m->cur_B = B, m->cur_T = T, m->cur_train = train;
+    setup_ctx(m, B, T, train, step);
     be->copy_to_device(be, a->tokens, tokens, (size_t)N * sizeof(int));
-    float hd = train ? c->hidden_dropout : 0.0f;
 
-    /* embeddings: vocab-parallel token lookup, + positions, dropout */
+    /* embeddings: vocab-parallel token lookup (all-reduced), + positions, dropout */
     float *x = a->resid[0];
     be->embedding_forward(be, x, a->tokens, m->w.wte, N, C, m->v_start, m->v_start + m->V_local);
-    if (tp_reduce(m, x, (size_t)N * C, COMM_SUM, err) != 0) return -1;
+    if (tf_tp_reduce(&m->tf, x, (size_t)N * C, COMM_SUM, err) != 0) return -1;
     be->position_forward(be, x, m->w.wpe, B, T, C);
-    be->dropout_forward(be, x, (size_t)N * C, hd, drop_key(m, 0, 0, step));
+    be->dropout_forward(be, x, (size_t)N * C, m->tf.hidden_dropout, tf_dropout_key(m->seed, 0, 0, step));
 
-    for (int l = 0; l < c->num_layers; l++) {
-        gpt_layer_t *w = &m->w.layers[l];
-        float *r = a->resid[l];
-        /* attention block */
-        be->layernorm_forward(be, a->ln1[l], a->ln1_mean[l], a->ln1_rstd[l], r, w->ln1_w, w->ln1_b,
-                              N, C, c->layernorm_epsilon);
-        be->matmul_forward(be, a->qkv[l], a->ln1[l], w->qkv_w, w->qkv_b, N, C, 3 * Cl);
-        attn_shape_t s = attn_shape(m, B, T, l, train, step);
-        be->attention_forward(be, a->atty[l], a->probs[l], a->attn_scratch, a->qkv[l], &s);
-        /* row-parallel: partial sums all-reduced; the bias added once (by TP rank 0) */
-        be->matmul_forward(be, a->tmp, a->atty[l], w->proj_w, m->tp_rank == 0 ? w->proj_b : NULL, N, Cl, C);
-        if (tp_reduce(m, a->tmp, (size_t)N * C, COMM_SUM, err) != 0) return -1;
-        be->dropout_forward(be, a->tmp, (size_t)N * C, hd, drop_key(m, 2 + 3 * (uint32_t)l, 0, step));
-        be->add(be, a->resid_mid[l], r, a->tmp, (size_t)N * C);
-        /* MLP block */
-        be->layernorm_forward(be, a->ln2[l], a->ln2_mean[l], a->ln2_rstd[l], a->resid_mid[l],
-                              w->ln2_w, w->ln2_b, N, C, c->layernorm_epsilon);
-        be->matmul_forward(be, a->fch[l], a->ln2[l], w->fc_w, w->fc_b, N, C, F);
-        be->gelu_forward(be, a->fch_gelu[l], a->fch[l], (size_t)N * F, 1);
-        be->matmul_forward(be, a->tmp, a->fch_gelu[l], w->fcproj_w, m->tp_rank == 0 ? w->fcproj_b : NULL, N, F, C);
-        if (tp_reduce(m, a->tmp, (size_t)N * C, COMM_SUM, err) != 0) return -1;
-        be->dropout_forward(be, a->tmp, (size_t)N * C, hd, drop_key(m, 3 + 3 * (uint32_t)l, 0, step));
-        be->add(be, a->resid[l + 1], a->resid_mid[l], a->tmp, (size_t)N * C);
-    }
+    for (int l = 0; l < c->num_layers; l++)
+        if (tf_layer_forward(&m->tf, l, &m->w.layers[l], &a->layers[l], a->resid[l], a->resid[l + 1], err) != 0)
+            return -1;
     be->layernorm_forward(be, a->lnf, a->lnf_mean, a->lnf_rstd, a->resid[c->num_layers], m->w.lnf_w,
                           m->w.lnf_b, N, C, c->layernorm_epsilon);
     /* LM head tied to the token embedding */
@@ -380,10 +347,10 @@ int gpt_forward(gpt_model_t *m, const int *tokens, const int *targets, const flo
      * target logit (one all-reduce of both); the logits are never gathered */
     be->copy_to_device(be, a->targets, targets, (size_t)N * sizeof(int));
     be->xent_max(be, a->rowmax, a->logits, N, m->V_local, m->v_start, c->vocab_size);
-    if (tp_reduce(m, a->rowmax, (size_t)N, COMM_MAX, err) != 0) return -1;
+    if (tf_tp_reduce(&m->tf, a->rowmax, (size_t)N, COMM_MAX, err) != 0) return -1;
     be->xent_sumexp(be, a->sumexp, a->tlogit, a->logits, a->rowmax, a->targets, N, m->V_local,
                     m->v_start, c->vocab_size);
-    if (tp_reduce(m, a->sumexp, 2 * (size_t)N, COMM_SUM, err) != 0) return -1;
+    if (tf_tp_reduce(&m->tf, a->sumexp, 2 * (size_t)N, COMM_SUM, err) != 0) return -1;
     be->xent_loss(be, a->losses, a->rowmax, a->sumexp, a->tlogit, N);
     be->copy_to_host(be, m->h_losses, a->losses, (size_t)N * sizeof(float));
     if (be->sync(be, err) != 0) return -1;
@@ -409,10 +376,10 @@ int gpt_backward(gpt_model_t *m, float grad_scale, uint32_t step, err_t *err) {
     backend_t *be = m->be;
     gpt_acts_t *a = &m->a;
     const gpt_config_t *c = &m->cfg;
-    int B = m->cur_B, T = m->cur_T, N = B * T, C = m->C, F = m->F_local;
-    int Cl = m->NH_local * m->HS;
+    int B = m->cur_B, T = m->cur_T, N = B * T, C = m->C;
     size_t NC = (size_t)N * C, bytesNC = NC * sizeof(float);
-    float hd = m->cur_train ? c->hidden_dropout : 0.0f;
+    setup_ctx(m, B, T, m->cur_train, step);
+    float *dln = m->tf.dln, *dtmp = m->tf.dtmp;
 
     /* d loss / d losses[n] = grad_scale * mask[n] / sum(mask) */
     double den = 0.0;
@@ -422,52 +389,26 @@ int gpt_backward(gpt_model_t *m, float grad_scale, uint32_t step, err_t *err) {
 
     be->xent_backward(be, a->logits, a->rowmax, a->sumexp, a->targets, a->dloss, N, m->V_local,
                       m->v_start, c->vocab_size);
-    be->memset_zero(be, a->dln, bytesNC);
-    be->matmul_backward(be, a->dln, m->g.wte, NULL, a->logits, a->lnf, m->w.wte, N, C, m->V_local);
-    if (tp_reduce(m, a->dln, NC, COMM_SUM, err) != 0) return -1;
+    be->memset_zero(be, dln, bytesNC);
+    be->matmul_backward(be, dln, m->g.wte, NULL, a->logits, a->lnf, m->w.wte, N, C, m->V_local);
+    if (tf_tp_reduce(&m->tf, dln, NC, COMM_SUM, err) != 0) return -1;
     be->memset_zero(be, a->dresid, bytesNC);
-    be->layernorm_backward(be, a->dresid, m->g.lnf_w, m->g.lnf_b, a->dln, a->resid[c->num_layers],
+    be->layernorm_backward(be, a->dresid, m->g.lnf_w, m->g.lnf_b, dln, a->resid[c->num_layers],
                            m->w.lnf_w, a->lnf_mean, a->lnf_rstd, N, C);
-    int first_layer_param = 2, final_ln = 2 + c->num_layers * P_PER_LAYER;
+    int final_ln = 2 + c->num_layers * P_PER_LAYER;
     grad_ready(m, final_ln, final_ln + 1);
 
     for (int l = c->num_layers - 1; l >= 0; l--) {
-        gpt_layer_t *w = &m->w.layers[l], *g = &m->g.layers[l];
-        /* MLP block: dresid is the gradient of resid[l+1] */
-        be->memset_zero(be, a->dtmp, bytesNC);
-        be->dropout_backward(be, a->dtmp, a->dresid, NC, hd, drop_key(m, 3 + 3 * (uint32_t)l, 0, step));
-        be->memset_zero(be, a->dfch_gelu, (size_t)N * F * sizeof(float));
-        be->matmul_backward(be, a->dfch_gelu, g->fcproj_w, g->fcproj_b, a->dtmp, a->fch_gelu[l],
-                            w->fcproj_w, N, F, C);
-        be->memset_zero(be, a->dfch, (size_t)N * F * sizeof(float));
-        be->gelu_backward(be, a->dfch, a->fch[l], a->dfch_gelu, (size_t)N * F, 1);
-        be->memset_zero(be, a->dln, bytesNC);
-        be->matmul_backward(be, a->dln, g->fc_w, g->fc_b, a->dfch, a->ln2[l], w->fc_w, N, C, F);
-        if (tp_reduce(m, a->dln, NC, COMM_SUM, err) != 0) return -1;
-        be->layernorm_backward(be, a->dresid, g->ln2_w, g->ln2_b, a->dln, a->resid_mid[l], w->ln2_w,
-                               a->ln2_mean[l], a->ln2_rstd[l], N, C);
-        /* attention block: dresid is now the gradient of resid_mid[l] */
-        be->memset_zero(be, a->dtmp, bytesNC);
-        be->dropout_backward(be, a->dtmp, a->dresid, NC, hd, drop_key(m, 2 + 3 * (uint32_t)l, 0, step));
-        be->memset_zero(be, a->datty, (size_t)N * Cl * sizeof(float));
-        be->matmul_backward(be, a->datty, g->proj_w, g->proj_b, a->dtmp, a->atty[l], w->proj_w, N,
-                            Cl, C);
-        be->memset_zero(be, a->dqkv, (size_t)N * 3 * Cl * sizeof(float));
-        attn_shape_t s = attn_shape(m, B, T, l, m->cur_train, step);
-        be->attention_backward(be, a->dqkv, a->attn_scratch, a->attn_dscratch, a->datty, a->qkv[l],
-                               a->probs[l], &s);
-        be->memset_zero(be, a->dln, bytesNC);
-        be->matmul_backward(be, a->dln, g->qkv_w, g->qkv_b, a->dqkv, a->ln1[l], w->qkv_w, N, C, 3 * Cl);
-        if (tp_reduce(m, a->dln, NC, COMM_SUM, err) != 0) return -1;
-        be->layernorm_backward(be, a->dresid, g->ln1_w, g->ln1_b, a->dln, a->resid[l], w->ln1_w,
-                               a->ln1_mean[l], a->ln1_rstd[l], N, C);
-        grad_ready(m, first_layer_param + l * P_PER_LAYER, first_layer_param + (l + 1) * P_PER_LAYER - 1);
+        if (tf_layer_backward(&m->tf, l, &m->w.layers[l], &m->g.layers[l], &a->layers[l], a->resid[l],
+                              a->dresid, err) != 0)
+            return -1;
+        grad_ready(m, 2 + l * P_PER_LAYER, 2 + (l + 1) * P_PER_LAYER - 1);
     }
     /* embeddings */
-    be->memset_zero(be, a->dtmp, bytesNC);
-    be->dropout_backward(be, a->dtmp, a->dresid, NC, hd, drop_key(m, 0, 0, step));
-    be->embedding_backward(be, m->g.wte, a->dtmp, a->tokens, N, C, m->v_start, m->v_start + m->V_local);
-    be->position_backward(be, m->g.wpe, a->dtmp, B, T, C);
+    be->memset_zero(be, dtmp, bytesNC);
+    be->dropout_backward(be, dtmp, a->dresid, NC, m->tf.hidden_dropout, tf_dropout_key(m->seed, 0, 0, step));
+    be->embedding_backward(be, m->g.wte, dtmp, a->tokens, N, C, m->v_start, m->v_start + m->V_local);
+    be->position_backward(be, m->g.wpe, dtmp, B, T, C);
     grad_ready(m, 0, 1);
     return 0;
 }

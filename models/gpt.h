@@ -16,6 +16,7 @@
 
 #include "../framework/backend.h"
 #include "../parallel/comm.h"
+#include "transformer.h"
 #include "../framework/error.h"
 #include "../framework/tensor.h"
 
@@ -49,41 +50,24 @@ int64_t gpt_param_count(const gpt_config_t *c, int tp_size);
 int gpt_config_to_text(const gpt_config_t *c, char *buf, size_t len);
 int gpt_config_from_text(gpt_config_t *c, const char *text, err_t *err);
 
-/* Per-layer views into the flat parameter (or gradient) block. */
-typedef struct gpt_layer {
-    float *ln1_w, *ln1_b;
-    float *qkv_w, *qkv_b;       /* [3C_local, C], [3C_local]          */
-    float *proj_w, *proj_b;     /* [C, C_local], [C]                  */
-    float *ln2_w, *ln2_b;
-    float *fc_w, *fc_b;         /* [F_local, C], [F_local]            */
-    float *fcproj_w, *fcproj_b; /* [C, F_local], [C]                  */
-} gpt_layer_t;
-
 typedef struct gpt_weights {
     float *wte;                 /* [V_local, C] */
     float *wpe;                 /* [max_pos, C] */
-    gpt_layer_t *layers;
+    tf_layer_t *layers;
     float *lnf_w, *lnf_b;
 } gpt_weights_t;
 
-/* Activations kept for backward (per layer) and workspaces. */
+/* Activations kept for backward and workspaces. */
 typedef struct gpt_acts {
     float **resid;              /* L+1 buffers [B,T,C]: input of layer l; resid[L] final */
-    float **ln1, **ln1_mean, **ln1_rstd, **qkv, **atty, **probs;
-    float **resid_mid, **ln2, **ln2_mean, **ln2_rstd, **fch, **fch_gelu;
+    tf_layer_acts_t *layers;
     float *lnf, *lnf_mean, *lnf_rstd;
     float *logits;              /* [B,T,V_local]; becomes dlogits in backward */
     float *rowmax, *sumexp, *tlogit, *losses, *dloss; /* [B*T]; tlogit follows sumexp */
-    float *attn_scratch, *attn_dscratch; /* [B,NH_local,T,T] */
-    float *tmp;                 /* [B,T,C] branch output */
-    /* backward */
-    float *dresid, *dtmp, *dln, *datty, *dqkv, *dfch, *dfch_gelu;
+    float *dresid;              /* [B,T,C] the residual stream's gradient */
     int *tokens, *targets;      /* [B*T] on the device */
 } gpt_acts_t;
 
-/* How the model is split: the tensor-parallel group (NULL: one rank) and the
- * multiple the flat parameter/gradient blocks are padded to (the DP size under
- * ZeRO-1, so they reduce-scatter evenly; 1 otherwise). */
 typedef struct gpt_parallel {
     comm_t *tp;
     int param_pad;
@@ -111,6 +95,7 @@ typedef struct gpt_model {
     void *act_block;
     gpt_weights_t w, g;
     gpt_acts_t a;
+    tf_ctx_t tf;                /* layer shapes and shared workspaces */
     /* host staging for one micro-batch */
     int *h_tokens, *h_targets;
     float *h_mask, *h_losses, *h_dloss;
