@@ -92,6 +92,9 @@ struct backend {
     void (*gelu_forward)(backend_t *be, float *out, const float *inp, size_t n, int tanh_form);
     void (*gelu_backward)(backend_t *be, float *dinp, const float *inp, const float *dout, size_t n,
                           int tanh_form);
+    /* out = tanh(inp); dinp += (1 - out^2) * dout (BERT's pooler) */
+    void (*tanh_forward)(backend_t *be, float *out, const float *inp, size_t n);
+    void (*tanh_backward)(backend_t *be, float *dinp, const float *out, const float *dout, size_t n);
     /* out = a + b */
     void (*add)(backend_t *be, float *out, const float *a, const float *b, size_t n);
     /* x[i] = keep(i) ? x[i]/(1-p) : 0, in place */

@@ -436,6 +436,17 @@ static void test_elementwise(size_t n) {
         buf_free(&dinp), buf_free(&dout);
     }
 
+    EACH(s) be[s]->tanh_forward(be[s], F(out, s), F(inp, s), n);
+    snprintf(name, sizeof name, "tanh_forward n=%zu", n);
+    report(name, buf_rel(out), TOL_ELEM);
+    {
+        buf_t dinp = rand_buf(n, 1.0f, 0.0f), dout = rand_buf(n, 1.0f, 0.0f);
+        EACH(s) be[s]->tanh_backward(be[s], F(dinp, s), F(out, s), F(dout, s), n);
+        snprintf(name, sizeof name, "tanh_backward n=%zu", n);
+        report(name, buf_rel(dinp), TOL_ELEM);
+        buf_free(&dinp), buf_free(&dout);
+    }
+
     buf_t a = rand_buf(n, 1.0f, 0.0f), b = rand_buf(n, 1.0f, 0.0f);
     EACH(s) be[s]->add(be[s], F(out, s), F(a, s), F(b, s), n);
     snprintf(name, sizeof name, "add n=%zu", n);

@@ -136,6 +136,21 @@ static void test_gelu(int form) {
     free(c.inp), free(c.out);
 }
 
+/* ---------------- tanh (BERT's pooler) */
+static void test_tanh(void) {
+    enum { n = 40 };
+    float inp[n], out[n], R[n], d[n] = {0};
+    fill_normal(inp, n, 1.5f, 81), fill_normal(R, n, 1.0f, 82);
+    be->tanh_forward(be, out, inp, n);
+    double ref[n], g[n];
+    for (int i = 0; i < n; i++) ref[i] = tanh((double)inp[i]), g[i] = (1 - ref[i] * ref[i]) * R[i];
+    double e = rel_err_fd(out, ref, n);
+    CHECK(e < TOL_ELEM, "tanh forward rel err %g", e);
+    be->tanh_backward(be, d, out, R, n);
+    e = rel_err_fd(d, g, n);
+    CHECK(e < TOL_ELEM, "tanh backward rel err %g", e);
+}
+
 /* ---------------- attention */
 typedef struct { double *qkv, *out; const float *R; int B, T, NH, HS, causal; const float *km; double p; rng_key_t key; } at_ctx;
 static double at_loss(void *v) {
@@ -305,6 +320,7 @@ int main(void) {
     test_layernorm();
     test_gelu(1);
     test_gelu(0);
+    test_tanh();
     test_attention(1, 0, 0.0f);
     test_attention(1, 0, 0.3f);
     test_attention(0, 1, 0.0f);

@@ -49,6 +49,18 @@ void cpu_gelu_backward(backend_t *be, float *dinp, const float *inp, const float
     }
 }
 
+void cpu_tanh_forward(backend_t *be, float *out, const float *inp, size_t n) {
+    (void)be;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) out[i] = tanhf(inp[i]);
+}
+
+void cpu_tanh_backward(backend_t *be, float *dinp, const float *out, const float *dout, size_t n) {
+    (void)be;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) dinp[i] += (1.0f - out[i] * out[i]) * dout[i];
+}
+
 void cpu_add(backend_t *be, float *out, const float *a, const float *b, size_t n) {
     (void)be;
 #pragma omp parallel for schedule(static)

@@ -135,6 +135,8 @@ static void cuda_fill_table(backend_t *t) {
     t->attention_backward = cuda_attention_backward;
     t->gelu_forward = cuda_gelu_forward;
     t->gelu_backward = cuda_gelu_backward;
+    t->tanh_forward = cuda_tanh_forward;
+    t->tanh_backward = cuda_tanh_backward;
     t->add = cuda_add;
     t->dropout_forward = cuda_dropout_forward;
     t->dropout_backward = cuda_dropout_backward;

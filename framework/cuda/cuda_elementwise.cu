@@ -55,6 +55,28 @@ void cuda_gelu_backward(backend_t *be, float *dinp, const float *inp, const floa
     cuda_launched(be, "gelu_backward", "gelu_backward_kernel");
 }
 
+/* ---------------------------------------------------------------- tanh */
+
+static __global__ void tanh_forward_kernel(float *out, const float *inp, size_t n) {
+    CUDA_FOR(i, n) out[i] = tanhf(inp[i]);
+}
+
+static __global__ void tanh_backward_kernel(float *dinp, const float *out, const float *dout, size_t n) {
+    CUDA_FOR(i, n) dinp[i] += (1.0f - out[i] * out[i]) * dout[i];
+}
+
+void cuda_tanh_forward(backend_t *be, float *out, const float *inp, size_t n) {
+    if (n == 0) return;
+    tanh_forward_kernel<<<cuda_blocks(n, CUDA_THREADS), CUDA_THREADS>>>(out, inp, n);
+    cuda_launched(be, "tanh_forward", "tanh_forward_kernel");
+}
+
+void cuda_tanh_backward(backend_t *be, float *dinp, const float *out, const float *dout, size_t n) {
+    if (n == 0) return;
+    tanh_backward_kernel<<<cuda_blocks(n, CUDA_THREADS), CUDA_THREADS>>>(dinp, out, dout, n);
+    cuda_launched(be, "tanh_backward", "tanh_backward_kernel");
+}
+
 /* ---------------------------------------------------------------- add, axpy */
 
 static __global__ void add_kernel(float *out, const float *a, const float *b, size_t n) {

@@ -33,6 +33,8 @@ void cuda_attention_backward(backend_t *be, float *dqkv, float *scratch, float *
 void cuda_gelu_forward(backend_t *be, float *out, const float *inp, size_t n, int tanh_form);
 void cuda_gelu_backward(backend_t *be, float *dinp, const float *inp, const float *dout, size_t n,
                         int tanh_form);
+void cuda_tanh_forward(backend_t *be, float *out, const float *inp, size_t n);
+void cuda_tanh_backward(backend_t *be, float *dinp, const float *out, const float *dout, size_t n);
 void cuda_add(backend_t *be, float *out, const float *a, const float *b, size_t n);
 void cuda_dropout_forward(backend_t *be, float *x, size_t n, float p, rng_key_t key);
 void cuda_dropout_backward(backend_t *be, float *dinp, const float *dout, size_t n, float p,
