@@ -13,79 +13,30 @@
 
 /* ---------------------------------------------------------------- layout */
 
-enum { P_LN1_W, P_LN1_B, P_QKV_W, P_QKV_B, P_PROJ_W, P_PROJ_B, P_LN2_W, P_LN2_B,
-       P_FC_W, P_FC_B, P_FCPROJ_W, P_FCPROJ_B, P_PER_LAYER };
+enum { P_PER_LAYER = TF_LAYER_PARAMS };
 
 static int ffn_size(const gpt_config_t *c) {
     return c->ffn_hidden_size > 0 ? c->ffn_hidden_size : 4 * c->hidden_size;
 }
 
-/* Describes parameter k: name, local and global shape, split, flags. */
-static void describe_param(const gpt_model_t *m, int k, tensor_t *t) {
-    const gpt_config_t *c = &m->cfg;
-    int64_t C = m->C, tp = m->tp_size, r = m->tp_rank;
-    int64_t F = ffn_size(c), Vp = m->V_padded;
-    char name[TENSOR_NAME_LEN];
-    int64_t gshape[2] = {0, 0};
-    int ndim = 1, split = -1;
-    uint32_t flags = 0;
-    if (k == 0) {
-        snprintf(name, sizeof name, "embedding/word_embeddings/weight");
-        ndim = 2, gshape[0] = Vp, gshape[1] = C, split = 0;
-    } else if (k == 1) {
-        snprintf(name, sizeof name, "embedding/position_embeddings/weight");
-        ndim = 2, gshape[0] = c->max_position_embeddings, gshape[1] = C;
-        flags = TENSOR_TP_REPLICATED;
-    } else if (k >= 2 + c->num_layers * P_PER_LAYER) {
-        int which = k - 2 - c->num_layers * P_PER_LAYER;
-        snprintf(name, sizeof name, "final_layernorm/%s", which == 0 ? "weight" : "bias");
-        gshape[0] = C, flags = TENSOR_TP_REPLICATED | TENSOR_NO_WEIGHT_DECAY;
-    } else {
-        int l = (k - 2) / P_PER_LAYER, p = (k - 2) % P_PER_LAYER;
-        static const char *names[P_PER_LAYER] = {
-            "input_layernorm/weight", "input_layernorm/bias", "attention/qkv/weight",
-            "attention/qkv/bias", "attention/dense/weight", "attention/dense/bias",
-            "post_attention_layernorm/weight", "post_attention_layernorm/bias",
-            "mlp/dense_h_to_4h/weight", "mlp/dense_h_to_4h/bias", "mlp/dense_4h_to_h/weight",
-            "mlp/dense_4h_to_h/bias"};
-        snprintf(name, sizeof name, "layers/%02d/%s", l, names[p]);
-        switch (p) {
-        case P_LN1_W: case P_LN1_B: case P_LN2_W: case P_LN2_B:
-            gshape[0] = C, flags = TENSOR_TP_REPLICATED | TENSOR_NO_WEIGHT_DECAY; break;
-        case P_QKV_W: ndim = 2, gshape[0] = 3 * C, gshape[1] = C, split = 0; break;
-        case P_QKV_B: gshape[0] = 3 * C, split = 0, flags = TENSOR_NO_WEIGHT_DECAY; break;
-        case P_PROJ_W: ndim = 2, gshape[0] = C, gshape[1] = C, split = 1; break;
-        case P_PROJ_B: gshape[0] = C, flags = TENSOR_TP_REPLICATED | TENSOR_NO_WEIGHT_DECAY; break;
-        case P_FC_W: ndim = 2, gshape[0] = F, gshape[1] = C, split = 0; break;
-        case P_FC_B: gshape[0] = F, split = 0, flags = TENSOR_NO_WEIGHT_DECAY; break;
-        case P_FCPROJ_W: ndim = 2, gshape[0] = C, gshape[1] = F, split = 1; break;
-        case P_FCPROJ_B: gshape[0] = C, flags = TENSOR_TP_REPLICATED | TENSOR_NO_WEIGHT_DECAY; break;
-        }
-    }
-    int64_t lshape[2] = {gshape[0], gshape[1]};
-    if (split >= 0) lshape[split] = gshape[split] / tp;
-    tensor_describe(t, name, DTYPE_F32, ndim, lshape);
-    t->device = m->be->device;
-    t->global_shape[0] = gshape[0];
-    t->global_shape[1] = gshape[1];
-    t->split_dim = split;
-    t->split_offset = split >= 0 ? r * lshape[split] : 0;
-    t->flags = flags;
+/* wte, wpe, the layers, the final LayerNorm (this order is the checkpoint's) */
+static int declare_params(param_list_t *pl, const gpt_config_t *c, int V_padded) {
+    int64_t C = c->hidden_size;
+    int wte = param_add(pl, "embedding/word_embeddings/weight", 2, V_padded, C, 0, 0, INIT_NORMAL);
+    if (wte < 0) return -1;
+    pl->specs[wte].valid_rows = c->vocab_size; /* padded vocabulary rows stay 0 */
+    if (param_add(pl, "embedding/position_embeddings/weight", 2, c->max_position_embeddings, C, -1,
+                  TENSOR_TP_REPLICATED, INIT_NORMAL) < 0)
+        return -1;
+    for (int l = 0; l < c->num_layers; l++)
+        if (param_add_tf_layer(pl, l, C, ffn_size(c)) != 0) return -1;
+    return param_add_layernorm(pl, "final_layernorm", C) < 0 ? -1 : 0;
 }
 
 static void set_views(gpt_model_t *m, tensor_t *ts, gpt_weights_t *w) {
     w->wte = ts[0].data;
     w->wpe = ts[1].data;
-    for (int l = 0; l < m->cfg.num_layers; l++) {
-        tensor_t *t = ts + 2 + l * P_PER_LAYER;
-        tf_layer_t *L = &w->layers[l];
-        L->ln1_w = t[P_LN1_W].data, L->ln1_b = t[P_LN1_B].data;
-        L->qkv_w = t[P_QKV_W].data, L->qkv_b = t[P_QKV_B].data;
-        L->proj_w = t[P_PROJ_W].data, L->proj_b = t[P_PROJ_B].data;
-        L->ln2_w = t[P_LN2_W].data, L->ln2_b = t[P_LN2_B].data;
-        L->fc_w = t[P_FC_W].data, L->fc_b = t[P_FC_B].data;
-        L->fcproj_w = t[P_FCPROJ_W].data, L->fcproj_b = t[P_FCPROJ_B].data;
-    }
+    for (int l = 0; l < m->cfg.num_layers; l++) params_bind_tf_layer(&w->layers[l], ts + 2 + l * P_PER_LAYER);
     tensor_t *f = ts + 2 + m->cfg.num_layers * P_PER_LAYER;
     w->lnf_w = f[0].data;
     w->lnf_b = f[1].data;
@@ -149,21 +100,21 @@ static void set_dims(gpt_model_t *m, const gpt_config_t *cfg, int B, int T, int 
     m->V_padded = gpt_padded_vocab(cfg, tp_size);
     m->V_local = m->V_padded / tp_size;
     m->v_start = tp_rank * m->V_local;
-    m->num_params = 2 + cfg->num_layers * P_PER_LAYER + 2;
 }
 
 size_t gpt_memory_bytes(const gpt_config_t *cfg, int B, int T, int tp_size) {
     gpt_model_t m;
     memset(&m, 0, sizeof m);
     set_dims(&m, cfg, B, T, 0, tp_size);
+    /* this rank's parameter elements: split tensors 1/TP, replicated ones whole */
     size_t params = 0;
-    tensor_t t;
-    backend_t cpu_desc = {.device = DEVICE_CPU};
-    m.be = &cpu_desc;
-    for (int k = 0; k < m.num_params; k++) {
-        describe_param(&m, k, &t);
-        params += (size_t)tensor_numel(&t);
+    param_list_t pl = {0};
+    if (declare_params(&pl, cfg, m.V_padded) != 0) return (size_t)-1;
+    for (int k = 0; k < pl.n; k++) {
+        const param_spec_t *p = &pl.specs[k];
+        params += (size_t)(p->shape[0] * p->shape[1]) / (size_t)(p->split >= 0 ? tp_size : 1);
     }
+    param_list_free(&pl);
     if (alloc_act_tables(&m) != 0) return (size_t)-1;
     arena_t ar = {0};
     carve_acts(&m, &ar);
@@ -184,6 +135,11 @@ int gpt_create(gpt_model_t *m, const gpt_config_t *cfg, backend_t *be, int B, in
     set_dims(m, cfg, B, T, tp_rank, tp_size);
     m->be = be;
     m->tp = tp;
+    if (declare_params(&m->plist, cfg, m->V_padded) != 0) {
+        gpt_destroy(m);
+        return err_set(err, "out of host memory declaring the parameters");
+    }
+    m->num_params = m->plist.n;
     m->params = calloc((size_t)m->num_params, sizeof(tensor_t));
     m->grads = calloc((size_t)m->num_params, sizeof(tensor_t));
     m->w.layers = calloc((size_t)cfg->num_layers, sizeof(tf_layer_t));
@@ -200,11 +156,9 @@ int gpt_create(gpt_model_t *m, const gpt_config_t *cfg, backend_t *be, int B, in
         return err_set(err, "out of host memory building the model tables");
     }
     /* parameters and gradients: one flat block each, same layout */
+    params_describe(&m->plist, m->params, tp_rank, tp_size, be->device);
     size_t off = 0;
-    for (int k = 0; k < m->num_params; k++) {
-        describe_param(m, k, &m->params[k]);
-        off += (size_t)tensor_numel(&m->params[k]);
-    }
+    for (int k = 0; k < m->num_params; k++) off += (size_t)tensor_numel(&m->params[k]);
     m->param_numel = off;
     m->param_alloc = (off + pad - 1) / pad * pad;
     if (be->alloc(be, (void **)&m->param_block, m->param_alloc * sizeof(float), err) != 0 ||
@@ -245,6 +199,7 @@ void gpt_destroy(gpt_model_t *m) {
         if (m->act_block) m->be->free(m->be, m->act_block);
     }
     free_act_tables(m);
+    param_list_free(&m->plist);
     free(m->params), free(m->grads), free(m->w.layers), free(m->g.layers);
     free(m->h_tokens), free(m->h_targets), free(m->h_mask), free(m->h_losses), free(m->h_dloss);
     memset(m, 0, sizeof *m);
@@ -254,39 +209,9 @@ void gpt_destroy(gpt_model_t *m) {
 
 void gpt_init_weights(gpt_model_t *m, uint64_t seed) {
     const gpt_config_t *c = &m->cfg;
-    float std = c->init_method_std;
-    float out_std = std / sqrtf(2.0f * (float)c->num_layers);
     m->seed = seed;
-    for (int k = 0; k < m->num_params; k++) {
-        tensor_t *t = &m->params[k];
-        size_t n = (size_t)tensor_numel(t);
-        float *h = malloc(n * sizeof(float));
-        if (!h) continue; /* cannot happen for sizes that fit the device block */
-        const char *nm = t->name;
-        size_t len = strlen(nm);
-        int is_bias = len >= 5 && strcmp(nm + len - 5, "/bias") == 0;
-        int is_ln = strstr(nm, "layernorm") != NULL;
-        if (is_ln && !is_bias) {
-            for (size_t i = 0; i < n; i++) h[i] = 1.0f;
-        } else if (is_bias) {
-            memset(h, 0, n * sizeof(float));
-        } else {
-            float s = (strstr(nm, "attention/dense") || strstr(nm, "dense_4h_to_h")) ? out_std : std;
-            rng_key_t key = {seed, rng_stream(RNG_PURPOSE_INIT, (uint32_t)k, 0), 0};
-            int64_t rows = t->shape[0], cols = t->ndim > 1 ? t->shape[1] : 1;
-            int64_t gcols = t->ndim > 1 ? t->global_shape[1] : 1;
-            for (int64_t r = 0; r < rows; r++)
-                for (int64_t col = 0; col < cols; col++) {
-                    int64_t gr = t->split_dim == 0 ? r + t->split_offset : r;
-                    int64_t gc = t->split_dim == 1 ? col + t->split_offset : col;
-                    float v = (float)(s * rng_normal(key, (uint64_t)(gr * gcols + gc)));
-                    if (k == 0 && gr >= c->vocab_size) v = 0.0f; /* padded vocabulary rows */
-                    h[r * cols + col] = v;
-                }
-        }
-        m->be->copy_to_device(m->be, t->data, h, n * sizeof(float));
-        free(h);
-    }
+    params_init(m->be, m->params, &m->plist, seed, c->init_method_std,
+                c->init_method_std / sqrtf(2.0f * (float)c->num_layers));
 }
 
 /* ---------------------------------------------------------------- forward */

@@ -16,6 +16,7 @@
 
 #include "../framework/backend.h"
 #include "../parallel/comm.h"
+#include "params.h"
 #include "transformer.h"
 #include "../framework/error.h"
 #include "../framework/tensor.h"
@@ -85,6 +86,7 @@ typedef struct gpt_model {
     int B, T;                   /* the micro-batch and sequence the buffers hold */
     int C, NH_local, HS, F_local, V_padded, V_local, v_start;
     int num_params;             /* number of parameter tensors */
+    param_list_t plist;         /* their declarations */
     tensor_t *params;           /* descriptors; data points into param_block */
     tensor_t *grads;            /* same layout in grad_block */
     size_t param_numel;         /* elements in this rank's flat block */
