@@ -69,14 +69,7 @@ typedef struct gpt_acts {
     int *tokens, *targets;      /* [B*T] on the device */
 } gpt_acts_t;
 
-typedef struct gpt_parallel {
-    comm_t *tp;
-    int param_pad;
-} gpt_parallel_t;
-
-/* Called during backward when parameters [first, last] have their final
- * gradients (data-parallel reduction starts its buckets from it). */
-typedef void (*gpt_grad_ready_fn)(void *ctx, int first, int last);
+typedef model_parallel_t gpt_parallel_t;
 
 typedef struct gpt_model {
     gpt_config_t cfg;
@@ -91,7 +84,7 @@ typedef struct gpt_model {
     tensor_t *grads;            /* same layout in grad_block */
     size_t param_numel;         /* elements in this rank's flat block */
     size_t param_alloc;         /* param_numel rounded up to the padding multiple */
-    gpt_grad_ready_fn grad_ready;
+    model_grad_ready_fn grad_ready;
     void *grad_ready_ctx;
     float *param_block, *grad_block;
     void *act_block;

@@ -14,6 +14,18 @@
 #include "../framework/rng.h"
 #include "../parallel/comm.h"
 
+/* How a model is split: the tensor-parallel group (NULL: one rank) and the
+ * multiple the flat parameter/gradient blocks are padded to (the DP size under
+ * ZeRO-1, so they reduce-scatter evenly; 1 otherwise). */
+typedef struct model_parallel {
+    comm_t *tp;
+    int param_pad;
+} model_parallel_t;
+
+/* Called during backward when parameters [first, last] have their final
+ * gradients (data-parallel reduction starts its buckets from it). */
+typedef void (*model_grad_ready_fn)(void *ctx, int first, int last);
+
 /* A layer's weights (this rank's shards) — or their gradients. */
 typedef struct tf_layer {
     float *ln1_w, *ln1_b;
