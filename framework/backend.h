@@ -133,6 +133,11 @@ struct backend {
     void (*adamw)(backend_t *be, float *p, const float *g, float *m, float *v, size_t n, float lr,
                   float beta1, float beta2, float eps, float weight_decay, float bc1, float bc2,
                   float grad_scale);
+    /* LAMB's first half: the Adam moments, then u = m^/(sqrt(v^)+eps) + wd*p written
+     * to u (which may alias g); the caller scales u by the trust ratio and applies it */
+    void (*lamb_moments)(backend_t *be, const float *p, const float *g, float *m, float *v, float *u,
+                         size_t n, float beta1, float beta2, float eps, float weight_decay, float bc1,
+                         float bc2, float grad_scale);
     /* 1 when any element is inf or NaN (fp16 loss-scaling overflow check) */
     int (*has_inf_nan)(backend_t *be, const float *x, size_t n);
     /* dst (bf16 or f16 storage) = round(src) */

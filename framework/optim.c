@@ -8,6 +8,7 @@ int lr_decay_style_parse(const char *s, lr_decay_style_t *out) {
     if (strcmp(s, "constant") == 0) *out = LR_DECAY_CONSTANT;
     else if (strcmp(s, "linear") == 0) *out = LR_DECAY_LINEAR;
     else if (strcmp(s, "cosine") == 0) *out = LR_DECAY_COSINE;
+    else if (strcmp(s, "poly") == 0) *out = LR_DECAY_POLY;
     else return -1;
     return 0;
 }
@@ -17,6 +18,7 @@ const char *lr_decay_style_name(lr_decay_style_t s) {
     case LR_DECAY_CONSTANT: return "constant";
     case LR_DECAY_LINEAR: return "linear";
     case LR_DECAY_COSINE: return "cosine";
+    case LR_DECAY_POLY: return "poly";
     }
     return "?";
 }
@@ -28,7 +30,9 @@ float lr_at(const lr_schedule_t *s, int64_t it) {
     if (it > s->decay_iters) return s->min_lr;
     double span = (double)(s->decay_iters - s->warmup_iters);
     double ratio = span > 0 ? (double)(it - s->warmup_iters) / span : 1.0;
-    double coeff = s->style == LR_DECAY_LINEAR ? 1.0 - ratio : 0.5 * (cos(M_PI * ratio) + 1.0);
+    double coeff = s->style == LR_DECAY_LINEAR ? 1.0 - ratio
+                   : s->style == LR_DECAY_POLY ? sqrt(1.0 - ratio)
+                                                : 0.5 * (cos(M_PI * ratio) + 1.0);
     return (float)(s->min_lr + coeff * (s->lr - s->min_lr));
 }
 

@@ -15,6 +15,7 @@ typedef enum lr_decay_style {
     LR_DECAY_CONSTANT = 0,
     LR_DECAY_LINEAR = 1,
     LR_DECAY_COSINE = 2,
+    LR_DECAY_POLY = 3, /* NVIDIA BERT's: (1 - progress)^0.5 */
 } lr_decay_style_t;
 
 typedef struct lr_schedule {
@@ -24,14 +25,21 @@ typedef struct lr_schedule {
     lr_decay_style_t style;
 } lr_schedule_t;
 
-/* "constant" | "linear" | "cosine"; -1 if unknown */
+/* "constant" | "linear" | "cosine" | "poly"; -1 if unknown */
 int lr_decay_style_parse(const char *s, lr_decay_style_t *out);
 const char *lr_decay_style_name(lr_decay_style_t s);
 /* learning rate for iteration `it` (1-based, as Megatron counts steps) */
 float lr_at(const lr_schedule_t *s, int64_t it);
 
+typedef enum optim_kind {
+    OPTIM_ADAM = 0, /* AdamW: decoupled weight decay */
+    OPTIM_LAMB = 1, /* NVIDIA's NVLAMB: AdamW's update scaled per tensor by ||w|| / ||update|| */
+} optim_kind_t;
+
+/* Adam-family hyper-parameters (AdamW and LAMB). */
 typedef struct adamw_config {
     float beta1, beta2, eps, weight_decay;
+    optim_kind_t kind;
 } adamw_config_t;
 
 typedef struct optimizer {

@@ -151,7 +151,67 @@ int dist_optim_finish(dist_optim_t *d, double *grad_norm, err_t *err) {
     return 0;
 }
 
+/* The part of tensor k this rank updates: the whole tensor without ZeRO-1, its
+ * intersection with this rank's shard with it. Returns 0 when empty. */
+typedef struct piece {
+    size_t n;
+    float *p, *g, *m, *v;
+} piece_t;
+
+static int piece_of(dist_optim_t *d, int k, piece_t *out) {
+    size_t off = d->offset[k], n = (size_t)tensor_numel(&d->params[k]);
+    if (!d->zero1) {
+        *out = (piece_t){n, d->param_block + off, d->grad_block + off, d->local.m + off, d->local.v + off};
+        return n > 0;
+    }
+    size_t a = off > d->lo ? off : d->lo, b = off + n < d->hi ? off + n : d->hi;
+    if (a >= b) return 0;
+    size_t s = a - d->lo;
+    *out = (piece_t){b - a, d->param_block + a, d->shard_grad + s, d->m + s, d->v + s};
+    return 1;
+}
+
+/* NVLAMB (You et al. 2020, NVIDIA's BERT record): Adam moments with bias
+ * correction, u = m^/(sqrt(v^)+eps) + wd*w, then w -= lr * (||w|| / ||u||) * u per
+ * tensor (ratio 1 when either norm is 0). The norms are the whole tensor's: the
+ * squared norms of the pieces are all-reduced (TP splits; ZeRO-1 shards), with
+ * TP-replicated tensors counted on TP rank 0 only. */
+static int lamb_step(dist_optim_t *d, float lr, float grad_scale, int64_t step, err_t *err) {
+    grid_t *g = d->grid;
+    backend_t *be = d->be;
+    float bc1 = 1.0f - powf(d->cfg.beta1, (float)step), bc2 = 1.0f - powf(d->cfg.beta2, (float)step);
+    double *sq = calloc(2 * (size_t)d->ntensors, sizeof(double));
+    if (!sq) return err_set(err, "out of memory for the LAMB norms");
+    piece_t pc;
+    for (int k = 0; k < d->ntensors; k++) {
+        if (!piece_of(d, k, &pc)) continue;
+        float wd = (d->params[k].flags & TENSOR_NO_WEIGHT_DECAY) ? 0.0f : d->cfg.weight_decay;
+        be->lamb_moments(be, pc.p, pc.g, pc.m, pc.v, pc.g, pc.n, d->cfg.beta1, d->cfg.beta2, d->cfg.eps, wd, bc1,
+                         bc2, grad_scale);
+        if ((d->params[k].flags & TENSOR_TP_REPLICATED) && g->tp_rank != 0) continue;
+        sq[2 * k] = be->sumsq(be, pc.p, pc.n);
+        sq[2 * k + 1] = be->sumsq(be, pc.g, pc.n);
+    }
+    comm_t *over = d->zero1 ? g->world : g->tp;
+    int rc = over->size > 1 ? comm_allreduce_f64(over, sq, 2 * (size_t)d->ntensors, COMM_SUM, err) : 0;
+    for (int k = 0; rc == 0 && k < d->ntensors; k++) {
+        if (!piece_of(d, k, &pc)) continue;
+        double wn = sqrt(sq[2 * k]), un = sqrt(sq[2 * k + 1]);
+        double trust = wn > 0 && un > 0 ? wn / un : 1.0;
+        be->axpy(be, pc.p, pc.g, pc.n, (float)(-lr * trust));
+    }
+    free(sq);
+    return rc;
+}
+
 int dist_optim_step(dist_optim_t *d, float lr, float grad_scale, err_t *err) {
+    if (d->cfg.kind == OPTIM_LAMB) {
+        int64_t step = d->zero1 ? ++d->step : ++d->local.step;
+        if (lamb_step(d, lr, grad_scale, step, err) != 0) return -1;
+        if (d->zero1 && d->grid->dp_size > 1 && comm_allgather(d->grid->dp, d->param_block, d->shard, NULL, err) != 0)
+            return -1;
+        return 0;
+    }
     if (!d->zero1) {
         optim_step(&d->local, lr, grad_scale);
         return 0;

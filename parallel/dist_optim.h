@@ -12,6 +12,9 @@
  * its 1/DP shard only, updates that shard of the weights, and the weights are
  * all-gathered. Any DP size works: the padding is never read as a parameter.
  *
+ * The step is AdamW or LAMB (cfg.kind); LAMB's per-tensor trust ratios use the
+ * norms of whole tensors across TP splits and ZeRO-1 shards.
+ *
  * Gradients are pre-scaled by 1/(micro-batches * DP) in backward, so the sums
  * are means. The global gradient norm counts TP-split tensors on every rank and
  * TP-replicated ones on TP rank 0 only, then one all-reduce (over the TP group,
@@ -66,7 +69,8 @@ void dist_optim_arm(dist_optim_t *d);
 void dist_optim_grad_ready(void *ctx, int first, int last);
 /* After backward: completes the gradient reduction and returns the global norm. */
 int dist_optim_finish(dist_optim_t *d, double *grad_norm, err_t *err);
-/* AdamW with learning rate lr on gradients times grad_scale (clipping). */
+/* An AdamW or LAMB step with learning rate lr on gradients times grad_scale
+ * (clipping); LAMB overwrites the gradients with its update direction. */
 int dist_optim_step(dist_optim_t *d, float lr, float grad_scale, err_t *err);
 
 #endif

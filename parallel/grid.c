@@ -113,6 +113,20 @@ int grid_create(grid_t *g, int tp_size, backend_t *be, err_t *err) {
     return 0;
 }
 
+int grid_create_self(grid_t *g, backend_t *be, err_t *err) {
+    memset(g, 0, sizeof *g);
+    g->world_size = g->tp_size = g->pp_size = g->dp_size = 1;
+    MPI_Comm self = MPI_COMM_SELF;
+    g->world = comm_mpi_create("world", &self, be, err);
+    g->tp = g->world ? comm_mpi_create("tp", &self, be, err) : NULL;
+    g->dp = g->tp ? comm_mpi_create("dp", &self, be, err) : NULL;
+    if (!g->dp) {
+        grid_destroy(g);
+        return -1;
+    }
+    return 0;
+}
+
 void grid_destroy(grid_t *g) {
     comm_destroy(g->world);
     comm_destroy(g->tp);

@@ -31,6 +31,8 @@ int parallel_node_size(void);
 
 /* Builds the groups over MPI_COMM_WORLD; the world size must be a multiple of tp_size. */
 int grid_create(grid_t *g, int tp_size, backend_t *be, err_t *err);
+/* A grid of this rank alone (TP = DP = 1), e.g. for a reference model in tests. */
+int grid_create_self(grid_t *g, backend_t *be, err_t *err);
 void grid_destroy(grid_t *g);
 
 #endif

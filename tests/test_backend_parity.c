@@ -568,6 +568,13 @@ static void test_adamw(size_t n) {
     }
     snprintf(name, sizeof name, "adamw n=%zu", n);
     report(name, worse(buf_rel(p), worse(buf_rel(m), buf_rel(v))), TOL_ELEM);
+    /* LAMB's moments and update direction, written over the gradient */
+    EACH(s) {
+        be[s]->lamb_moments(be[s], F(p, s), F(g, s), F(m, s), F(v, s), F(g, s), n, b1, b2, 1e-6f, 0.01f, bc1,
+                            bc2, 0.5f);
+    }
+    snprintf(name, sizeof name, "lamb_moments n=%zu", n);
+    report(name, worse(buf_rel(g), worse(buf_rel(m), buf_rel(v))), TOL_ELEM);
     free(hv);
     buf_free(&p), buf_free(&g), buf_free(&m), buf_free(&v);
 }

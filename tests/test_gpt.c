@@ -172,7 +172,7 @@ static void train_fixed(int steps, float dropout, double *losses, float **weight
     err_t err;
     CHECK(gpt_create(&m, &cfg, backend_cpu(), B, T, NULL, &err) == 0, "create: %s", err.msg);
     gpt_init_weights(&m, 5);
-    adamw_config_t ac = {0.9f, 0.95f, 1e-8f, 0.0f};
+    adamw_config_t ac = {0.9f, 0.95f, 1e-8f, 0.0f, OPTIM_ADAM};
     CHECK(optim_create(&o, m.be, &ac, m.params, m.grads, m.num_params, &err) == 0, "optim: %s", err.msg);
     int tokens[B * T + 1];
     random_tokens(tokens, B * T + 1, 256, 5);

@@ -110,7 +110,7 @@ int cmd_bench(int argc, char **argv) {
     if (!be || grid_create(&g, tp, be, &err) != 0 || gpt_config_validate(&cfg, tp, &err) != 0) failed = 1;
     gpt_parallel_t par = {g.tp, zero1 ? g.dp_size : 1};
     if (!failed && gpt_create(&m, &cfg, be, mb, seq, &par, &err) != 0) failed = 1;
-    adamw_config_t acfg = {0.9f, 0.999f, 1e-8f, 0.01f};
+    adamw_config_t acfg = {0.9f, 0.999f, 1e-8f, 0.01f, OPTIM_ADAM};
     if (!failed) {
         gpt_init_weights(&m, 1);
         if (dist_optim_create(&d, be, &g, &acfg, m.params, m.grads, m.num_params, m.param_block, m.grad_block,

@@ -177,7 +177,7 @@ static int job_setup(gpt_job_t *j, train_opts_t *o, err_t *err) {
     if (gpt_create(&j->model, cfg, j->be, o->micro_batch_size, cfg->seq_length, &par, err) != 0) return -1;
     gpt_init_weights(&j->model, (uint64_t)o->seed);
     j->model.grad_ready_ctx = &j->opt;
-    adamw_config_t acfg = {o->beta1, o->beta2, o->eps, o->weight_decay};
+    adamw_config_t acfg = {o->beta1, o->beta2, o->eps, o->weight_decay, OPTIM_ADAM};
     return dist_optim_create(&j->opt, j->be, g, &acfg, j->model.params, j->model.grads, j->model.num_params,
                              j->model.param_block, j->model.grad_block, j->model.param_numel,
                              j->model.param_alloc, o->distributed_optimizer, (size_t)o->bucket_size, err);

@@ -71,6 +71,7 @@ static backend_t cpu_table = {
     .sumsq = cpu_sumsq,
     .sum = cpu_sum,
     .adamw = cpu_adamw,
+    .lamb_moments = cpu_lamb_moments,
     .has_inf_nan = cpu_has_inf_nan,
     .cast_from_f32 = cpu_cast_from_f32,
     .impl = NULL,

@@ -219,6 +219,21 @@ void cpu_adamw(backend_t *be, float *p, const float *g, float *m, float *v, size
     }
 }
 
+void cpu_lamb_moments(backend_t *be, const float *p, const float *g, float *m, float *v, float *u, size_t n,
+                      float beta1, float beta2, float eps, float weight_decay, float bc1, float bc2,
+                      float grad_scale) {
+    (void)be;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i] * grad_scale;
+        float mi = beta1 * m[i] + (1.0f - beta1) * gi;
+        float vi = beta2 * v[i] + (1.0f - beta2) * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        u[i] = (mi / bc1) / (sqrtf(vi / bc2) + eps) + weight_decay * p[i];
+    }
+}
+
 int cpu_has_inf_nan(backend_t *be, const float *x, size_t n) {
     (void)be;
     int bad = 0;

@@ -148,6 +148,7 @@ static void cuda_fill_table(backend_t *t) {
     t->sumsq = cuda_sumsq;
     t->sum = cuda_sum;
     t->adamw = cuda_adamw;
+    t->lamb_moments = cuda_lamb_moments;
     t->has_inf_nan = cuda_has_inf_nan;
     t->cast_from_f32 = cuda_cast_from_f32;
     t->impl = &cuda_st;

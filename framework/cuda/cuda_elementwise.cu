@@ -317,6 +317,28 @@ void cuda_adamw(backend_t *be, float *p, const float *g, float *m, float *v, siz
     cuda_launched(be, "adamw", "adamw_kernel");
 }
 
+static __global__ void lamb_moments_kernel(const float *p, const float *g, float *m, float *v, float *u,
+                                           size_t n, float beta1, float beta2, float eps,
+                                           float weight_decay, float bc1, float bc2, float grad_scale) {
+    CUDA_FOR(i, n) {
+        float gi = g[i] * grad_scale;
+        float mi = beta1 * m[i] + (1.0f - beta1) * gi;
+        float vi = beta2 * v[i] + (1.0f - beta2) * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        u[i] = (mi / bc1) / (sqrtf(vi / bc2) + eps) + weight_decay * p[i];
+    }
+}
+
+void cuda_lamb_moments(backend_t *be, const float *p, const float *g, float *m, float *v, float *u, size_t n,
+                       float beta1, float beta2, float eps, float weight_decay, float bc1, float bc2,
+                       float grad_scale) {
+    if (n == 0) return;
+    lamb_moments_kernel<<<cuda_blocks(n, CUDA_THREADS), CUDA_THREADS>>>(
+        p, g, m, v, u, n, beta1, beta2, eps, weight_decay, bc1, bc2, grad_scale);
+    cuda_launched(be, "lamb_moments", "lamb_moments_kernel");
+}
+
 /* every thread that sees a non-finite value stores 1 (the same value: no race on the result) */
 static __global__ void inf_nan_kernel(int *flag, const float *x, size_t n) {
     int bad = 0;
