@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# gpu_check.sh — the GPU check, on a machine with one NVIDIA GPU, the CUDA toolkit,
+# meson and ninja (pip) and nothing else of megac's dependencies: they come as
+# Debian packages in .deps/debs (tools/gpu_prepare.sh, run beforehand where the
+# network is). Finishes in a few minutes and prints a table last:
+#  1. builds megac with -Dcuda=enabled;
+#  2. every op forward and backward on the GPU against the CPU backend
+#     (tests/test_backend_parity: fp32 1e-5 elementwise, 1e-4 GEMM chains, NaN fails);
+#  3. 50 iterations of a tiny GPT on the GPU against the same on the CPU (fp32: 1e-4);
+#  4. the parity test under compute-sanitizer (memcheck and racecheck);
+#  5. TP=2 with two ranks on the one GPU (MPI over host staging) against TP=1.
+# Writes its logs to $OUT (the device tool's output folder) when set.
+set -u
+cd "$(dirname "$0")/.."
+OUTDIR=${OUT:-/tmp/megac-gpu-check}
+mkdir -p "$OUTDIR"
+root=$PWD/.deps/root
+if [ ! -d .deps/debs ]; then echo "gpu_check: .deps/debs missing: run tools/gpu_prepare.sh here and carry .deps" >&2; exit 2; fi
+mkdir -p "$root/pc"
+for d in .deps/debs/*.deb; do dpkg -x "$d" "$root"; done
+lib=$root/usr/lib/x86_64-linux-gnu
+# pkg-config files with their prefixes moved under .deps/root
+find "$root/usr" -name '*.pc' -type f | while read -r pc; do sed "s|/usr|$root/usr|g" "$pc" > "$root/pc/$(basename "$pc")"; done
+[ -f "$root/pc/hdf5.pc" ] || cp "$root/pc/hdf5-serial.pc" "$root/pc/hdf5.pc"
+export PKG_CONFIG_LIBDIR=$root/pc PATH=$root/usr/bin:$PATH OPAL_PREFIX=$root/usr
+export LD_LIBRARY_PATH=$lib:$lib/openblas-openmp:$lib/openmpi/lib:$lib/hdf5/serial:${LD_LIBRARY_PATH:-}
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+ln -sf libopenblas.so.0 "$lib/openblas-openmp/libopenblas.so" 2>/dev/null
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUTDIR/gpu.txt"
+card=$(head -1 "$OUTDIR/gpu.txt" | cut -d, -f1)
+declare -a rows
+row() { rows+=("$(printf '| %-44s | %-10s | %s |' "$1" "$2" "$3")"); }
+
+# 1. build
+t0=$(date +%s)
+if meson setup build-gpu -Dcuda=enabled -Dgpu_archs=90 --buildtype=release > "$OUTDIR/setup.log" 2>&1 &&
+   ninja -C build-gpu > "$OUTDIR/build.log" 2>&1; then
+  row "build -Dcuda=enabled (sm_90)" "ok" "$(( $(date +%s) - t0 )) s, $(grep -ci warning "$OUTDIR/build.log") warnings"
+else
+  tail -20 "$OUTDIR/setup.log" "$OUTDIR/build.log"; row "build -Dcuda=enabled" "FAIL" "see setup.log/build.log"
+  printf '%s\n' "${rows[@]}"; exit 1
+fi
+M=./build-gpu/megac
+
+# 2. op parity
+./build-gpu/tests/test_backend_parity > "$OUTDIR/parity.log" 2>&1; rc=$?
+n_pass=$(grep -c 'PASS' "$OUTDIR/parity.log"); n_fail=$(grep -c 'FAIL' "$OUTDIR/parity.log")
+row "op parity GPU vs CPU (every op, fwd+bwd)" "$([ $rc -eq 0 ] && echo ok || echo FAIL)" "$n_pass pass, $n_fail fail"
+
+# 3. tiny GPT, 50 iterations, CPU vs GPU
+for i in $(seq 1 300); do echo "Line $i: the quick brown fox jumps over the lazy dog, $((i * 37 % 101)) times."; done > "$OUTDIR/text.txt"
+GPT=(--data-path "$OUTDIR/text.txt" --num-layers 2 --hidden-size 64 --num-attention-heads 4 --seq-length 64
+     --micro-batch-size 4 --global-batch-size 8 --train-iters 50 --lr 1e-3 --log-interval 1 --eval-iters 0
+     --hidden-dropout 0.1 --attention-dropout 0.1)
+OMP_NUM_THREADS=8 $M train gpt "${GPT[@]}" --device cpu --metrics-file "$OUTDIR/cpu.jsonl" > "$OUTDIR/gpt_cpu.log" 2>&1
+$M train gpt "${GPT[@]}" --device cuda --metrics-file "$OUTDIR/gpu.jsonl" > "$OUTDIR/gpt_gpu.log" 2>&1
+losses() { grep '"lm_loss"' "$1" | sed 's/.*"lm_loss": \([^,]*\),.*/\1/'; }
+worst=$(paste <(losses "$OUTDIR/cpu.jsonl") <(losses "$OUTDIR/gpu.jsonl") |
+        awk '{d=($1-$2)/$1; if(d<0)d=-d; if(d>w)w=d; n++} END {if (n != 50) print "n=" n; else printf "%.2e", w}')
+ok=$(awk -v w="$worst" 'BEGIN { print (w ~ /^n=/ || w > 1e-4) ? "FAIL" : "ok" }')
+row "GPT 50 iters fp32, GPU vs CPU losses" "$ok" "max rel diff $worst (limit 1e-4)"
+
+# 4. compute-sanitizer
+for tool in memcheck racecheck; do
+  compute-sanitizer --tool $tool --error-exitcode 9 ./build-gpu/tests/test_backend_parity > "$OUTDIR/sanitizer_$tool.log" 2>&1; rc=$?
+  errs=$(grep -o 'ERROR SUMMARY: [0-9]* error' "$OUTDIR/sanitizer_$tool.log" | tail -1)
+  row "compute-sanitizer $tool on the parity test" "$([ $rc -eq 0 ] && echo ok || echo FAIL)" "${errs:-no summary (exit $rc)}"
+done
+
+# 5. TP=2, two ranks on one GPU (host-staged MPI) vs TP=1
+TP=("${GPT[@]}" --train-iters 10 --attention-dropout 0)
+$M train gpt "${TP[@]}" --device cuda --metrics-file "$OUTDIR/tp1.jsonl" > "$OUTDIR/tp1.log" 2>&1
+"$root/usr/bin/mpirun.openmpi" -np 2 -x MEGAC_COMM=mpi -x LD_LIBRARY_PATH -x OPAL_PREFIX $M train gpt "${TP[@]}" --device cuda \
+  --tensor-model-parallel-size 2 --metrics-file "$OUTDIR/tp2.jsonl" > "$OUTDIR/tp2.log" 2>&1
+worst=$(paste <(losses "$OUTDIR/tp1.jsonl") <(losses "$OUTDIR/tp2.jsonl") |
+        awk '{d=($1-$2)/$1; if(d<0)d=-d; if(d>w)w=d; n++} END {if (n != 10) print "n=" n; else printf "%.2e", w}')
+ok=$(awk -v w="$worst" 'BEGIN { print (w ~ /^n=/ || w > 1e-5) ? "FAIL" : "ok" }')
+row "TP=2 (2 ranks, one GPU) vs TP=1 losses" "$ok" "max rel diff $worst (limit 1e-5)"
+
+echo
+echo "megac GPU check — $card — $(date -u +%Y-%m-%d)"
+printf '| %-44s | %-10s | %s |\n' "check" "result" "numbers"
+printf '|%s|%s|%s|\n' "----------------------------------------------" "------------" "--------------------------------"
+printf '%s\n' "${rows[@]}"
