@@ -110,7 +110,6 @@ int bert_create(bert_model_t *m, const bert_config_t *cfg, backend_t *be, int B,
     m->V_padded = bert_padded_vocab(cfg, tp_size), m->V_local = m->V_padded / tp_size;
     m->v_start = tp_rank * m->V_local;
     int L = cfg->num_layers;
-    size_t N = (size_t)B * T;
     m->resid = calloc((size_t)L + 1, sizeof(float *));
     m->layers = calloc((size_t)L, sizeof(tf_layer_acts_t));
     m->w_layers = calloc((size_t)L, sizeof(tf_layer_t));
@@ -126,30 +125,10 @@ int bert_create(bert_model_t *m, const bert_config_t *cfg, backend_t *be, int B,
         return err_set(err, "out of host memory building the BERT tables");
     }
     m->num_params = m->plist.n;
-    m->params = calloc((size_t)m->num_params, sizeof(tensor_t));
-    m->grads = calloc((size_t)m->num_params, sizeof(tensor_t));
-    if (!m->params || !m->grads) {
+    if (params_alloc(be, &m->plist, tp_rank, tp_size, pad, &m->params, &m->grads, &m->param_block,
+                     &m->grad_block, &m->param_numel, &m->param_alloc, err) != 0) {
         bert_destroy(m);
-        return err_set(err, "out of host memory building the BERT tables");
-    }
-    params_describe(&m->plist, m->params, tp_rank, tp_size, be->device);
-    size_t off = 0;
-    for (int k = 0; k < m->num_params; k++) off += (size_t)tensor_numel(&m->params[k]);
-    m->param_numel = off;
-    m->param_alloc = (off + pad - 1) / pad * pad;
-    if (be->alloc(be, (void **)&m->param_block, m->param_alloc * sizeof(float), err) != 0 ||
-        be->alloc(be, (void **)&m->grad_block, m->param_alloc * sizeof(float), err) != 0) {
-        bert_destroy(m);
-        return err_prefix(err, "BERT parameters (%zu floats)", off);
-    }
-    be->memset_zero(be, m->param_block, m->param_alloc * sizeof(float));
-    be->memset_zero(be, m->grad_block, m->param_alloc * sizeof(float));
-    off = 0;
-    for (int k = 0; k < m->num_params; k++) {
-        m->params[k].data = m->param_block + off;
-        m->grads[k] = m->params[k];
-        m->grads[k].data = m->grad_block + off;
-        off += (size_t)tensor_numel(&m->params[k]);
+        return err_prefix(err, "BERT");
     }
     for (int l = 0; l < L; l++) {
         params_bind_tf_layer(&m->w_layers[l], m->params + m->p_layers + l * TF_LAYER_PARAMS);
@@ -167,7 +146,6 @@ int bert_create(bert_model_t *m, const bert_config_t *cfg, backend_t *be, int B,
         return err_set(err, "internal: BERT activation arena overflow");
     }
     for (int b = 0; b < B; b++) m->h_cls[b] = b * T;
-    (void)N;
     return 0;
 }
 

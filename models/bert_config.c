@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "bert.h"
+#include "config_text.h"
 
 void bert_config_defaults(bert_config_t *c) {
     memset(c, 0, sizeof *c);
@@ -80,61 +81,23 @@ int64_t bert_param_count(const bert_config_t *c, int tp) {
     return emb + c->num_layers * layer + heads;
 }
 
-#define BERT_INT_FIELDS(X)                                                                         \
-    X(num_layers) X(hidden_size) X(num_attention_heads) X(ffn_hidden_size) X(seq_length)           \
-    X(max_position_embeddings) X(vocab_size) X(type_vocab_size) X(make_vocab_size_divisible_by)    \
-    X(max_predictions_per_seq) X(pre_ln) X(binary_head)
-#define BERT_FLOAT_FIELDS(X) X(hidden_dropout) X(attention_dropout) X(layernorm_epsilon) X(init_method_std)
+static const config_field_t bert_fields[] = {
+    CONFIG_INT(bert_config_t, num_layers), CONFIG_INT(bert_config_t, hidden_size),
+    CONFIG_INT(bert_config_t, num_attention_heads), CONFIG_INT(bert_config_t, ffn_hidden_size),
+    CONFIG_INT(bert_config_t, seq_length), CONFIG_INT(bert_config_t, max_position_embeddings),
+    CONFIG_INT(bert_config_t, vocab_size), CONFIG_INT(bert_config_t, type_vocab_size),
+    CONFIG_INT(bert_config_t, make_vocab_size_divisible_by), CONFIG_INT(bert_config_t, max_predictions_per_seq),
+    CONFIG_INT(bert_config_t, pre_ln), CONFIG_INT(bert_config_t, binary_head),
+    CONFIG_FLOAT(bert_config_t, hidden_dropout), CONFIG_FLOAT(bert_config_t, attention_dropout),
+    CONFIG_FLOAT(bert_config_t, layernorm_epsilon), CONFIG_FLOAT(bert_config_t, init_method_std),
+};
+#define BERT_FIELDS ((int)(sizeof bert_fields / sizeof bert_fields[0]))
 
 int bert_config_to_text(const bert_config_t *c, char *buf, size_t len) {
-    size_t off = 0;
-#define PUT_INT(f) off += (size_t)snprintf(buf + off, off < len ? len - off : 0, #f "=%d\n", c->f);
-#define PUT_FLOAT(f) off += (size_t)snprintf(buf + off, off < len ? len - off : 0, #f "=%.9g\n", (double)c->f);
-    off += (size_t)snprintf(buf, len, "model=bert\n");
-    BERT_INT_FIELDS(PUT_INT)
-    BERT_FLOAT_FIELDS(PUT_FLOAT)
-#undef PUT_INT
-#undef PUT_FLOAT
-    return off < len ? 0 : -1;
+    return config_to_text(c, bert_fields, BERT_FIELDS, "bert", buf, len);
 }
 
 int bert_config_from_text(bert_config_t *c, const char *text, err_t *err) {
     bert_config_defaults(c);
-    const char *p = text;
-    while (*p) {
-        const char *eol = strchr(p, '\n');
-        size_t n = eol ? (size_t)(eol - p) : strlen(p);
-        char line[128];
-        if (n >= sizeof line) return err_set(err, "config line too long");
-        memcpy(line, p, n);
-        line[n] = 0;
-        p += n + (eol ? 1 : 0);
-        if (!line[0]) continue;
-        char *eq = strchr(line, '=');
-        if (!eq) return err_set(err, "config line '%s' has no '='", line);
-        *eq = 0;
-        const char *key = line, *val = eq + 1;
-        char *end;
-        int matched = strcmp(key, "model") == 0 && strcmp(val, "bert") == 0;
-#define GET_INT(f)                                                                                 \
-    if (!matched && strcmp(key, #f) == 0) {                                                        \
-        long v = strtol(val, &end, 10);                                                            \
-        if (*end || end == val) return err_set(err, "config field %s: bad integer '%s'", key, val); \
-        c->f = (int)v;                                                                             \
-        matched = 1;                                                                               \
-    }
-#define GET_FLOAT(f)                                                                               \
-    if (!matched && strcmp(key, #f) == 0) {                                                        \
-        double v = strtod(val, &end);                                                              \
-        if (*end || end == val) return err_set(err, "config field %s: bad number '%s'", key, val); \
-        c->f = (float)v;                                                                           \
-        matched = 1;                                                                               \
-    }
-        BERT_INT_FIELDS(GET_INT)
-        BERT_FLOAT_FIELDS(GET_FLOAT)
-#undef GET_INT
-#undef GET_FLOAT
-        if (!matched) return err_set(err, "unknown BERT config field '%s'", key);
-    }
-    return 0;
+    return config_from_text(c, bert_fields, BERT_FIELDS, "bert", text, err);
 }

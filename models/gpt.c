@@ -140,8 +140,6 @@ int gpt_create(gpt_model_t *m, const gpt_config_t *cfg, backend_t *be, int B, in
         return err_set(err, "out of host memory declaring the parameters");
     }
     m->num_params = m->plist.n;
-    m->params = calloc((size_t)m->num_params, sizeof(tensor_t));
-    m->grads = calloc((size_t)m->num_params, sizeof(tensor_t));
     m->w.layers = calloc((size_t)cfg->num_layers, sizeof(tf_layer_t));
     m->g.layers = calloc((size_t)cfg->num_layers, sizeof(tf_layer_t));
     size_t BT = (size_t)B * T;
@@ -150,28 +148,16 @@ int gpt_create(gpt_model_t *m, const gpt_config_t *cfg, backend_t *be, int B, in
     m->h_mask = malloc(BT * sizeof(float));
     m->h_losses = malloc(BT * sizeof(float));
     m->h_dloss = malloc(BT * sizeof(float));
-    if (!m->params || !m->grads || !m->w.layers || !m->g.layers || !m->h_tokens || !m->h_targets ||
+    if (!m->w.layers || !m->g.layers || !m->h_tokens || !m->h_targets ||
         !m->h_mask || !m->h_losses || !m->h_dloss || alloc_act_tables(m) != 0) {
         gpt_destroy(m);
         return err_set(err, "out of host memory building the model tables");
     }
     /* parameters and gradients: one flat block each, same layout */
-    params_describe(&m->plist, m->params, tp_rank, tp_size, be->device);
-    size_t off = 0;
-    for (int k = 0; k < m->num_params; k++) off += (size_t)tensor_numel(&m->params[k]);
-    m->param_numel = off;
-    m->param_alloc = (off + pad - 1) / pad * pad;
-    if (be->alloc(be, (void **)&m->param_block, m->param_alloc * sizeof(float), err) != 0 ||
-        be->alloc(be, (void **)&m->grad_block, m->param_alloc * sizeof(float), err) != 0) {
+    if (params_alloc(be, &m->plist, tp_rank, tp_size, pad, &m->params, &m->grads, &m->param_block,
+                     &m->grad_block, &m->param_numel, &m->param_alloc, err) != 0) {
         gpt_destroy(m);
-        return err_prefix(err, "parameters (%zu floats)", off);
-    }
-    off = 0;
-    for (int k = 0; k < m->num_params; k++) {
-        m->params[k].data = m->param_block + off;
-        m->grads[k] = m->params[k];
-        m->grads[k].data = m->grad_block + off;
-        off += (size_t)tensor_numel(&m->params[k]);
+        return -1;
     }
     set_views(m, m->params, &m->w);
     set_views(m, m->grads, &m->g);
@@ -187,8 +173,6 @@ int gpt_create(gpt_model_t *m, const gpt_config_t *cfg, backend_t *be, int B, in
         gpt_destroy(m);
         return err_set(err, "internal: activation arena overflow");
     }
-    be->memset_zero(be, m->grad_block, m->param_alloc * sizeof(float));
-    be->memset_zero(be, m->param_block, m->param_alloc * sizeof(float));
     return 0;
 }
 

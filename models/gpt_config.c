@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config_text.h"
 #include "gpt.h"
 
 void gpt_config_defaults(gpt_config_t *c) {
@@ -114,59 +115,21 @@ int64_t gpt_param_count(const gpt_config_t *c, int tp_size) {
            L * per_layer + 2 * C;
 }
 
-#define CONFIG_INT_FIELDS(X)                                                                       \
-    X(num_layers) X(hidden_size) X(num_attention_heads) X(ffn_hidden_size) X(seq_length)           \
-    X(max_position_embeddings) X(vocab_size) X(make_vocab_size_divisible_by)
-#define CONFIG_FLOAT_FIELDS(X) X(hidden_dropout) X(attention_dropout) X(layernorm_epsilon) X(init_method_std)
+static const config_field_t gpt_fields[] = {
+    CONFIG_INT(gpt_config_t, num_layers), CONFIG_INT(gpt_config_t, hidden_size),
+    CONFIG_INT(gpt_config_t, num_attention_heads), CONFIG_INT(gpt_config_t, ffn_hidden_size),
+    CONFIG_INT(gpt_config_t, seq_length), CONFIG_INT(gpt_config_t, max_position_embeddings),
+    CONFIG_INT(gpt_config_t, vocab_size), CONFIG_INT(gpt_config_t, make_vocab_size_divisible_by),
+    CONFIG_FLOAT(gpt_config_t, hidden_dropout), CONFIG_FLOAT(gpt_config_t, attention_dropout),
+    CONFIG_FLOAT(gpt_config_t, layernorm_epsilon), CONFIG_FLOAT(gpt_config_t, init_method_std),
+};
+#define GPT_FIELDS ((int)(sizeof gpt_fields / sizeof gpt_fields[0]))
 
 int gpt_config_to_text(const gpt_config_t *c, char *buf, size_t len) {
-    size_t off = 0;
-#define PUT_INT(f) off += (size_t)snprintf(buf + off, off < len ? len - off : 0, #f "=%d\n", c->f);
-#define PUT_FLOAT(f) off += (size_t)snprintf(buf + off, off < len ? len - off : 0, #f "=%.9g\n", (double)c->f);
-    CONFIG_INT_FIELDS(PUT_INT)
-    CONFIG_FLOAT_FIELDS(PUT_FLOAT)
-#undef PUT_INT
-#undef PUT_FLOAT
-    return off < len ? 0 : -1;
+    return config_to_text(c, gpt_fields, GPT_FIELDS, "gpt", buf, len);
 }
 
 int gpt_config_from_text(gpt_config_t *c, const char *text, err_t *err) {
     gpt_config_defaults(c);
-    const char *p = text;
-    while (*p) {
-        const char *eol = strchr(p, '\n');
-        size_t n = eol ? (size_t)(eol - p) : strlen(p);
-        char line[128];
-        if (n >= sizeof line) return err_set(err, "config line too long");
-        memcpy(line, p, n);
-        line[n] = 0;
-        p += n + (eol ? 1 : 0);
-        if (!line[0]) continue;
-        char *eq = strchr(line, '=');
-        if (!eq) return err_set(err, "config line '%s' has no '='", line);
-        *eq = 0;
-        const char *key = line, *val = eq + 1;
-        char *end;
-        int matched = 0;
-#define GET_INT(f)                                                                                 \
-    if (!matched && strcmp(key, #f) == 0) {                                                        \
-        long v = strtol(val, &end, 10);                                                            \
-        if (*end || end == val) return err_set(err, "config field %s: bad integer '%s'", key, val); \
-        c->f = (int)v;                                                                             \
-        matched = 1;                                                                               \
-    }
-#define GET_FLOAT(f)                                                                               \
-    if (!matched && strcmp(key, #f) == 0) {                                                        \
-        double v = strtod(val, &end);                                                              \
-        if (*end || end == val) return err_set(err, "config field %s: bad number '%s'", key, val); \
-        c->f = (float)v;                                                                           \
-        matched = 1;                                                                               \
-    }
-        CONFIG_INT_FIELDS(GET_INT)
-        CONFIG_FLOAT_FIELDS(GET_FLOAT)
-#undef GET_INT
-#undef GET_FLOAT
-        if (!matched) return err_set(err, "unknown config field '%s'", key);
-    }
-    return 0;
+    return config_from_text(c, gpt_fields, GPT_FIELDS, "gpt", text, err);
 }

@@ -74,6 +74,33 @@ void params_describe(const param_list_t *pl, tensor_t *out, int tp_rank, int tp_
     }
 }
 
+int params_alloc(backend_t *be, const param_list_t *pl, int tp_rank, int tp_size, size_t pad, tensor_t **params,
+                 tensor_t **grads, float **param_block, float **grad_block, size_t *numel, size_t *alloc,
+                 err_t *err) {
+    *params = calloc((size_t)pl->n, sizeof(tensor_t));
+    *grads = calloc((size_t)pl->n, sizeof(tensor_t));
+    if (!*params || !*grads) return err_set(err, "out of host memory for the parameter descriptors");
+    params_describe(pl, *params, tp_rank, tp_size, be->device);
+    size_t off = 0;
+    for (int k = 0; k < pl->n; k++) off += (size_t)tensor_numel(&(*params)[k]);
+    if (pad < 1) pad = 1;
+    *numel = off;
+    *alloc = (off + pad - 1) / pad * pad;
+    if (be->alloc(be, (void **)param_block, *alloc * sizeof(float), err) != 0 ||
+        be->alloc(be, (void **)grad_block, *alloc * sizeof(float), err) != 0)
+        return err_prefix(err, "parameters (%zu floats)", off);
+    be->memset_zero(be, *param_block, *alloc * sizeof(float));
+    be->memset_zero(be, *grad_block, *alloc * sizeof(float));
+    off = 0;
+    for (int k = 0; k < pl->n; k++) {
+        (*params)[k].data = *param_block + off;
+        (*grads)[k] = (*params)[k];
+        (*grads)[k].data = *grad_block + off;
+        off += (size_t)tensor_numel(&(*params)[k]);
+    }
+    return 0;
+}
+
 void params_bind_tf_layer(tf_layer_t *w, tensor_t *t) {
     w->ln1_w = t[0].data, w->ln1_b = t[1].data;
     w->qkv_w = t[2].data, w->qkv_b = t[3].data;

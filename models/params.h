@@ -45,6 +45,11 @@ void param_list_free(param_list_t *pl);
 
 /* Local descriptors for TP rank r of tp (data pointers left NULL). */
 void params_describe(const param_list_t *pl, tensor_t *out, int tp_rank, int tp_size, device_kind_t dev);
+/* Allocates the flat parameter and gradient blocks (zeroed; length padded to a
+ * multiple of pad) and the descriptors of this TP rank's tensors pointing into them. */
+int params_alloc(backend_t *be, const param_list_t *pl, int tp_rank, int tp_size, size_t pad, tensor_t **params,
+                 tensor_t **grads, float **param_block, float **grad_block, size_t *numel, size_t *alloc,
+                 err_t *err);
 /* Points w at the 12 tensors of a layer starting at ts. */
 void params_bind_tf_layer(tf_layer_t *w, tensor_t *ts);
 /* Initial weights by global element position (identical for any TP size). */
