@@ -5,6 +5,7 @@
 int cmd_train_gpt(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_preprocess(int argc, char **argv);
 
 #define MEGAC_VERSION "0.1.0"
 
