@@ -35,6 +35,7 @@ static int parse_value(arg_spec_t *s, const char *v, err_t *err) {
         *(const char **)s->dst = v;
         break;
     case ARG_FLAG:
+    case ARG_STRS:
         break;
     }
     return 0;
@@ -58,9 +59,30 @@ int args_parse(arg_spec_t *spec, int n, int argc, char **argv, const char *cmd, 
             if (strlen(spec[k].name) == len && strncmp(spec[k].name, name, len) == 0) s = &spec[k];
         if (!s) return err_set(err, "unknown flag '--%.*s' (see %s --help)", (int)len, name, cmd);
         s->seen = 1;
+        if (s->kind == ARG_STRS && eq) {
+            *(const char **)s->dst = eq + 1;
+            continue;
+        }
         if (s->kind == ARG_FLAG) {
             if (eq) return err_set(err, "--%s takes no value", s->name);
             *(int *)s->dst = 1;
+            continue;
+        }
+        if (s->kind == ARG_STRS && !eq) {
+            /* words up to the next flag, joined (kept in a buffer that lives as long as the process) */
+            size_t len = 0;
+            int j = i + 1;
+            for (; j < argc && strncmp(argv[j], "--", 2) != 0; j++) len += strlen(argv[j]) + 1;
+            if (j == i + 1) return err_set(err, "--%s needs a value", s->name);
+            char *joined = malloc(len);
+            if (!joined) return err_set(err, "--%s: out of memory", s->name);
+            joined[0] = 0;
+            for (int k = i + 1; k < j; k++) {
+                if (k > i + 1) strcat(joined, " ");
+                strcat(joined, argv[k]);
+            }
+            *(const char **)s->dst = joined;
+            i = j - 1;
             continue;
         }
         const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
@@ -79,7 +101,7 @@ int args_seen(const arg_spec_t *spec, int n, const char *name) {
 void args_print_help(FILE *f, const char *usage, const arg_spec_t *spec, int n) {
     fprintf(f, "usage: %s\n\n", usage);
     for (int k = 0; k < n; k++) {
-        const char *meta = spec[k].kind == ARG_FLAG ? "" : spec[k].kind == ARG_STR ? " S"
+        const char *meta = spec[k].kind == ARG_FLAG ? "" : spec[k].kind == ARG_STRS ? " S..." : spec[k].kind == ARG_STR ? " S"
                            : spec[k].kind == ARG_FLOAT ? " X" : " N";
         char left[64];
         snprintf(left, sizeof left, "--%s%s", spec[k].name, meta);

@@ -6,7 +6,9 @@
 
 #include "../framework/error.h"
 
-typedef enum arg_kind { ARG_INT, ARG_I64, ARG_FLOAT, ARG_STR, ARG_FLAG } arg_kind_t;
+/* ARG_STRS takes every following word up to the next "--flag", joined by spaces
+ * (Megatron's nargs='*' flags such as --data-path 0.3 A 0.7 B). */
+typedef enum arg_kind { ARG_INT, ARG_I64, ARG_FLOAT, ARG_STR, ARG_FLAG, ARG_STRS } arg_kind_t;
 
 typedef struct arg_spec {
     const char *name;  /* without the leading "--" */

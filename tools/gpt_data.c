@@ -3,30 +3,50 @@
 
 #include <string.h>
 
+static int is_byte(const gpt_data_opts_t *o) { return strcmp(o->tokenizer_type, "Byte") == 0; }
+
 int gpt_data_vocab_size(const gpt_data_opts_t *o, int *vocab, err_t *err) {
-    if (strcmp(o->tokenizer_type, "Byte") == 0) {
+    if (is_byte(o)) {
         *vocab = BYTE_VOCAB_SIZE;
         return 0;
     }
-    return err_set(err, "--tokenizer-type: unknown tokenizer '%s' (supported: Byte)", o->tokenizer_type);
+    tokenizer_t t;
+    if (tokenizer_open(&t, o->tokenizer_type, o->vocab_file, o->merge_file, o->tiktoken_file, err) != 0) return -1;
+    *vocab = tokenizer_vocab_size(&t);
+    tokenizer_close(&t);
+    return 0;
 }
 
 int gpt_data_open(gpt_data_t *d, const gpt_data_opts_t *o, int seq_length, uint64_t seed, err_t *err) {
     memset(d, 0, sizeof *d);
     if (gpt_data_vocab_size(o, &d->vocab_size, err) != 0) return -1;
-    if (!o->data_path) return err_set(err, "--data-path is required (a text file to train on)");
-    if (text_dataset_open(&d->text, o->data_path, seq_length, o->split, seed, err) != 0) return -1;
-    d->tokens = d->text.nbytes;
+    if (!o->data_path) return err_set(err, "--data-path is required");
+    if (is_byte(o)) {
+        if (text_dataset_open(&d->text, o->data_path, seq_length, o->split, seed, err) != 0) return -1;
+        d->tokens = d->text.nbytes;
+        return 0;
+    }
+    gpt_dataset_config_t cfg = {o->data_path, o->split, seq_length, seed, {0, 0, 0}, NULL, d->vocab_size};
+    gpt_dataset_megatron_sample_counts(o->train_iters, o->global_batch, o->eval_interval > 0 ? o->eval_interval : o->train_iters,
+                                       o->eval_iters, cfg.num_samples);
+    if (gpt_dataset_open(&d->idx, &cfg, err) != 0) return -1;
+    d->indexed = 1;
+    d->tokens = gpt_dataset_num_samples(&d->idx, SPLIT_TRAIN);
     return 0;
 }
 
 void gpt_data_close(gpt_data_t *d) {
-    text_dataset_close(&d->text);
+    if (d->indexed) gpt_dataset_close(&d->idx);
+    else text_dataset_close(&d->text);
     memset(d, 0, sizeof *d);
 }
 
-int64_t gpt_data_num_samples(const gpt_data_t *d, int split) { return text_dataset_num_windows(&d->text, split); }
+int64_t gpt_data_num_samples(const gpt_data_t *d, int split) {
+    return d->indexed ? gpt_dataset_num_samples(&d->idx, split) : text_dataset_num_windows(&d->text, split);
+}
 
-void gpt_data_sample(const gpt_data_t *d, int split, int64_t index, int *out) {
+int gpt_data_sample(const gpt_data_t *d, int split, int64_t index, int *out, err_t *err) {
+    if (d->indexed) return gpt_dataset_sample(&d->idx, split, index, out, err);
     text_dataset_sample(&d->text, split, index, out);
+    return 0;
 }

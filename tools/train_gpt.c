@@ -25,7 +25,7 @@
 
 typedef struct train_opts {
     const char *preset, *data_path, *split, *tokenizer_type, *lr_decay_style, *metrics_file;
-    const char *save, *device, *vocab_file, *merge_file;
+    const char *save, *device, *vocab_file, *merge_file, *tiktoken_file;
     int micro_batch_size, global_batch_size, log_interval, eval_interval, eval_iters;
     int tensor_parallel, distributed_optimizer;
     long long train_iters, lr_warmup_iters, lr_decay_iters, seed, bucket_size;
@@ -46,13 +46,14 @@ typedef struct gpt_job {
 
 /* Rank d of DP reads, for its micro-batch k, the samples
  * first + k*micro*DP + d*micro + [0, micro) (Megatron's pretraining sampler). */
-static void fill_batch(gpt_job_t *j, int split, int64_t first_sample) {
+static int fill_batch(gpt_job_t *j, int split, int64_t first_sample, err_t *err) {
     int T = j->model.T;
     for (int b = 0; b < j->micro_batch; b++) {
-        gpt_data_sample(&j->data, split, first_sample + b, j->buf);
+        if (gpt_data_sample(&j->data, split, first_sample + b, j->buf, err) != 0) return -1;
         memcpy(j->tokens + (size_t)b * T, j->buf, sizeof(int) * T);
         memcpy(j->targets + (size_t)b * T, j->buf + 1, sizeof(int) * T);
     }
+    return 0;
 }
 
 static int job_train_micro(void *self, int64_t it, int micro, int last, float grad_scale, double *loss,
@@ -62,7 +63,7 @@ static int job_train_micro(void *self, int64_t it, int micro, int last, float gr
     int64_t first = (it - 1) * j->global_batch + ((int64_t)micro * dp + d) * j->micro_batch;
     /* dropout masks follow the global micro-batch, so any DP size drops the same elements */
     uint32_t step = (uint32_t)((it - 1) * j->num_micro * dp + (int64_t)micro * dp + d);
-    fill_batch(j, SPLIT_TRAIN, first);
+    if (fill_batch(j, SPLIT_TRAIN, first, err) != 0) return -1;
     if (gpt_forward(&j->model, j->tokens, j->targets, NULL, j->micro_batch, j->model.T, 1, step, loss, err) != 0)
         return -1;
     if (last) dist_optim_arm(&j->opt);
@@ -73,7 +74,7 @@ static int job_train_micro(void *self, int64_t it, int micro, int last, float gr
 static int job_eval_micro(void *self, int64_t k, double *loss, err_t *err) {
     gpt_job_t *j = self;
     int dp = j->grid.dp_size, d = j->grid.dp_rank;
-    fill_batch(j, SPLIT_VALID, (k * dp + d) * j->micro_batch);
+    if (fill_batch(j, SPLIT_VALID, (k * dp + d) * j->micro_batch, err) != 0) return -1;
     return gpt_forward(&j->model, j->tokens, j->targets, NULL, j->micro_batch, j->model.T, 0, 0, loss, err);
 }
 
@@ -133,7 +134,7 @@ static int check_options(train_opts_t *o, gpt_config_t *cfg, lr_schedule_t *sche
     if (o->log_interval < 0 || o->eval_interval < 0 || o->eval_iters < 0)
         return err_set(err, "--log-interval, --eval-interval and --eval-iters must not be negative");
     if (o->bucket_size < 0) return err_set(err, "--ddp-bucket-size must not be negative");
-    if (!o->data_path) return err_set(err, "--data-path is required (a text file to train on)");
+    if (!o->data_path) return err_set(err, "--data-path is required (an indexed dataset prefix, or a text file with --tokenizer-type Byte)");
     (void)cfg;
     return 0;
 }
@@ -151,7 +152,8 @@ static int job_setup(gpt_job_t *j, train_opts_t *o, err_t *err) {
     if (o->global_batch_size <= 0 || o->global_batch_size % per_iter != 0)
         return err_set(err, "--global-batch-size %d must be a positive multiple of --micro-batch-size %d x "
                        "data-parallel size %d", o->global_batch_size, o->micro_batch_size, g->dp_size);
-    gpt_data_opts_t dopts = {o->data_path, o->split, o->tokenizer_type, o->vocab_file, o->merge_file};
+    gpt_data_opts_t dopts = {o->data_path, o->split, o->tokenizer_type, o->vocab_file, o->merge_file,
+                             o->tiktoken_file, o->train_iters, o->global_batch_size, o->eval_interval, o->eval_iters};
     if (gpt_data_open(&j->data, &dopts, cfg->seq_length, (uint64_t)o->seed, err) != 0) return -1;
     if (o->eval_iters > 0 && gpt_data_num_samples(&j->data, SPLIT_VALID) == 0)
         return err_set(err, "--data-path %s: the validation split (--split %s) is shorter than one sample of "
@@ -258,11 +260,12 @@ int cmd_train_gpt(int argc, char **argv) {
         {"adam-beta2", ARG_FLOAT, &o.beta2, "Adam beta2 (0.999)", 0},
         {"adam-eps", ARG_FLOAT, &o.eps, "Adam epsilon (1e-8)", 0},
         {"seed", ARG_I64, &o.seed, "random seed for init, dropout and data order (1234)", 0},
-        {"data-path", ARG_STR, &o.data_path, "training text file (required)", 0},
+        {"data-path", ARG_STRS, &o.data_path, "indexed dataset prefix, a blend \"W1 P1 W2 P2 ...\", or (Byte) a text file", 0},
         {"split", ARG_STR, &o.split, "train,valid,test weights (969,30,1)", 0},
-        {"tokenizer-type", ARG_STR, &o.tokenizer_type, "Byte (256-symbol byte-level vocabulary)", 0},
-        {"vocab-file", ARG_STR, &o.vocab_file, "tokenizer vocabulary file", 0},
-        {"merge-file", ARG_STR, &o.merge_file, "BPE merges file", 0},
+        {"tokenizer-type", ARG_STR, &o.tokenizer_type, "Byte | GPT2BPETokenizer | BertWordPieceLowerCase | BertWordPieceCase (Byte)", 0},
+        {"vocab-file", ARG_STR, &o.vocab_file, "tokenizer vocabulary (vocab.json / vocab.txt)", 0},
+        {"merge-file", ARG_STR, &o.merge_file, "GPT-2 BPE merges.txt", 0},
+        {"tiktoken-file", ARG_STR, &o.tiktoken_file, "GPT-2 BPE ranks in tiktoken's format (gpt2.tiktoken), instead of the two above", 0},
         {"log-interval", ARG_INT, &o.log_interval, "iterations between log lines (100)", 0},
         {"eval-interval", ARG_INT, &o.eval_interval, "iterations between validations (1000)", 0},
         {"eval-iters", ARG_INT, &o.eval_iters, "iterations (global batches) per validation, 0 = none (100)", 0},
@@ -295,7 +298,8 @@ int cmd_train_gpt(int argc, char **argv) {
             cfg.max_position_embeddings = cfg.seq_length;
     }
     /* the vocabulary comes from the tokenizer; --print-params alone keeps GPT-2's */
-    gpt_data_opts_t dopts = {o.data_path, o.split, o.tokenizer_type, o.vocab_file, o.merge_file};
+    gpt_data_opts_t dopts = {o.data_path, o.split, o.tokenizer_type, o.vocab_file, o.merge_file, o.tiktoken_file,
+                             0, 0, 0, 0};
     if (!failed && (!o.print_params || args_seen(spec, nspec, "tokenizer-type")) &&
         gpt_data_vocab_size(&dopts, &cfg.vocab_size, &err) != 0)
         failed = 1;
