@@ -3,6 +3,7 @@
 #define MEGAC_COMMANDS_H
 
 int cmd_train_gpt(int argc, char **argv);
+int cmd_train_bert(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_preprocess(int argc, char **argv);

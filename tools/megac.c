@@ -10,6 +10,7 @@ static void usage(FILE *f) {
             "usage: megac <command> [flags]\n\n"
             "commands:\n"
             "  train gpt    pretrain a GPT model (megac train gpt --help)\n"
+            "  train bert   pretrain BERT: masked LM + sentence order (megac train bert --help)\n"
             "  generate     sample text from trained weights\n"
             "  bench        training-step throughput against this machine's sgemm peak\n"
             "  preprocess   tokenize JSON Lines into Megatron .bin/.idx datasets\n"
@@ -33,7 +34,8 @@ int main(int argc, char **argv) {
             return 2;
         }
         if (strcmp(argv[2], "gpt") == 0) return cmd_train_gpt(argc - 3, argv + 3);
-        fprintf(stderr, "megac train: unknown model '%s' (known: gpt)\n", argv[2]);
+        if (strcmp(argv[2], "bert") == 0) return cmd_train_bert(argc - 3, argv + 3);
+        fprintf(stderr, "megac train: unknown model '%s' (known: gpt, bert)\n", argv[2]);
         return 2;
     }
     if (strcmp(cmd, "generate") == 0) return cmd_generate(argc - 2, argv + 2);

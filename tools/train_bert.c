@@ -1,0 +1,261 @@
+/* train_bert.c — `megac train bert`: BERT pretraining (masked LM + sentence order
+ * or next sentence) on Megatron sentence-level datasets or NVIDIA's HDF5 shards,
+ * with tensor and data parallelism, ZeRO-1, and Adam or LAMB. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../framework/trainer.h"
+#include "../models/bert.h"
+#include "../parallel/dist_optim.h"
+#include "../parallel/grid.h"
+#include "args.h"
+#include "bert_data.h"
+#include "commands.h"
+#include "train_common.h"
+
+typedef struct bert_job {
+    bert_config_t cfg;
+    backend_t *be;
+    grid_t grid;
+    bert_model_t model;
+    dist_optim_t opt;
+    bert_data_t data;
+    int micro_batch, global_batch, num_micro;
+    double mlm_sum, sop_sum;              /* training losses since the last report */
+    int64_t eval_masked, eval_correct, eval_sop, eval_sop_correct, *label_count;
+} bert_job_t;
+
+static int job_train_micro(void *self, int64_t it, int micro, int last, float grad_scale, double *loss, err_t *err) {
+    bert_job_t *j = self;
+    int dp = j->grid.dp_size, d = j->grid.dp_rank;
+    int64_t first = (it - 1) * j->global_batch + ((int64_t)micro * dp + d) * j->micro_batch;
+    uint32_t step = (uint32_t)((it - 1) * j->num_micro * dp + (int64_t)micro * dp + d);
+    if (bert_data_batch(&j->data, SPLIT_TRAIN, first, err) != 0) return -1;
+    bert_result_t r;
+    if (bert_forward(&j->model, &j->data.batch, 1, step, &r, err) != 0) return -1;
+    if (last) dist_optim_arm(&j->opt);
+    j->model.grad_ready = last ? dist_optim_grad_ready : NULL;
+    *loss = r.mlm_loss + r.sop_loss;
+    j->mlm_sum += r.mlm_loss, j->sop_sum += r.sop_loss;
+    return bert_backward(&j->model, grad_scale, step, err);
+}
+
+/* validation: the loss, plus masked-LM accuracy, sentence accuracy and the
+ * label counts behind the majority-token baseline */
+static int job_eval_micro(void *self, int64_t k, double *loss, err_t *err) {
+    bert_job_t *j = self;
+    int dp = j->grid.dp_size, d = j->grid.dp_rank;
+    if (k == 0) {
+        j->eval_masked = j->eval_correct = j->eval_sop = j->eval_sop_correct = 0;
+        memset(j->label_count, 0, sizeof(int64_t) * (size_t)j->cfg.vocab_size);
+    }
+    if (bert_data_batch(&j->data, SPLIT_VALID, (k * dp + d) * j->micro_batch, err) != 0) return -1;
+    bert_result_t r;
+    if (bert_forward(&j->model, &j->data.batch, 0, 0, &r, err) != 0) return -1;
+    const bert_batch_t *b = &j->data.batch;
+    j->eval_masked += b->n_mlm, j->eval_correct += r.mlm_correct;
+    j->eval_sop += j->cfg.binary_head ? b->B : 0, j->eval_sop_correct += r.sop_correct;
+    for (int i = 0; i < b->n_mlm; i++) j->label_count[b->mlm_labels[i]]++;
+    *loss = r.mlm_loss + r.sop_loss;
+    return 0;
+}
+
+static void job_zero_grads(void *self) { bert_zero_grads(&((bert_job_t *)self)->model); }
+
+static int job_finish_grads(void *self, double *norm, err_t *err) {
+    return dist_optim_finish(&((bert_job_t *)self)->opt, norm, err);
+}
+
+static int job_step(void *self, float lr, float scale, err_t *err) {
+    bert_job_t *j = self;
+    if (dist_optim_step(&j->opt, lr, scale, err) != 0) return -1;
+    return j->be->sync(j->be, err);
+}
+
+static int job_dp_mean(void *self, double *v, err_t *err) {
+    bert_job_t *j = self;
+    if (j->grid.dp_size == 1) return 0;
+    if (comm_allreduce_f64(j->grid.dp, v, 1, COMM_SUM, err) != 0) return -1;
+    *v /= j->grid.dp_size;
+    return 0;
+}
+
+static int job_setup(bert_job_t *j, const train_common_t *o, const adamw_config_t *acfg,
+                     const bert_data_opts_t *dopts_in, err_t *err) {
+    bert_config_t *cfg = &j->cfg;
+    j->be = backend_by_name(o->device, err);
+    if (!j->be) return -1;
+    if (grid_create(&j->grid, o->tensor_parallel, j->be, err) != 0) return -1;
+    grid_t *g = &j->grid;
+    if (bert_config_validate(cfg, g->tp_size, err) != 0) return -1;
+    int per_iter = o->micro_batch_size * g->dp_size;
+    j->global_batch = o->global_batch_size > 0 ? o->global_batch_size : per_iter;
+    if (j->global_batch % per_iter != 0)
+        return err_set(err, "--global-batch-size %d must be a positive multiple of --micro-batch-size %d x "
+                       "data-parallel size %d", j->global_batch, o->micro_batch_size, g->dp_size);
+    j->micro_batch = o->micro_batch_size;
+    j->num_micro = j->global_batch / per_iter;
+    bert_data_opts_t dopts = *dopts_in;
+    dopts.num_samples[SPLIT_TRAIN] = o->train_iters * j->global_batch;
+    int64_t evals = o->eval_interval > 0 ? o->train_iters / o->eval_interval + 1 : 1;
+    dopts.num_samples[SPLIT_VALID] = o->eval_iters > 0 ? evals * o->eval_iters * j->global_batch : 0;
+    if (bert_data_open(&j->data, &dopts, j->micro_batch, err) != 0) return -1;
+    if (o->eval_iters > 0 && bert_data_num_samples(&j->data, SPLIT_VALID) == 0)
+        return err_set(err, "--data-path: no validation samples (another --split, or --eval-iters 0)");
+    j->label_count = calloc((size_t)cfg->vocab_size, sizeof(int64_t));
+    if (!j->label_count) return err_set(err, "out of memory");
+    model_parallel_t par = {g->tp, o->distributed_optimizer ? g->dp_size : 1};
+    if (bert_create(&j->model, cfg, j->be, j->micro_batch, cfg->seq_length, &par, err) != 0) return -1;
+    bert_init_weights(&j->model, (uint64_t)o->seed);
+    j->model.grad_ready_ctx = &j->opt;
+    return dist_optim_create(&j->opt, j->be, g, acfg, j->model.params, j->model.grads, j->model.num_params,
+                             j->model.param_block, j->model.grad_block, j->model.param_numel, j->model.param_alloc,
+                             o->distributed_optimizer, (size_t)o->bucket_size, err);
+}
+
+static void job_teardown(bert_job_t *j) {
+    dist_optim_destroy(&j->opt);
+    if (j->model.params) bert_destroy(&j->model);
+    bert_data_close(&j->data);
+    grid_destroy(&j->grid);
+    free(j->label_count);
+}
+
+int cmd_train_bert(int argc, char **argv) {
+    train_common_t o;
+    train_common_defaults(&o);
+    bert_config_t over;
+    bert_config_defaults(&over);
+    const char *preset = NULL, *data_path = NULL, *tokenizer_type = "BertWordPieceLowerCase", *vocab_file = NULL;
+    const char *ln_order = NULL;
+    int no_binary_head = 0;
+    float mask_prob = 0.15f, short_seq_prob = 0.1f;
+    arg_spec_t spec[TRAIN_COMMON_SPECS + 24];
+    train_common_specs(&o, spec);
+    arg_spec_t own[] = {
+        {"preset", ARG_STR, &preset, "bert-base | bert-large | bert-3.9b", 0},
+        {"num-layers", ARG_INT, &over.num_layers, "encoder layers", 0},
+        {"hidden-size", ARG_INT, &over.hidden_size, "hidden size", 0},
+        {"num-attention-heads", ARG_INT, &over.num_attention_heads, "attention heads", 0},
+        {"ffn-hidden-size", ARG_INT, &over.ffn_hidden_size, "MLP hidden size (default 4 x hidden)", 0},
+        {"seq-length", ARG_INT, &over.seq_length, "sequence length (128 or 512 in NVIDIA's phases)", 0},
+        {"max-position-embeddings", ARG_INT, &over.max_position_embeddings, "position table size (512)", 0},
+        {"max-predictions-per-seq", ARG_INT, &over.max_predictions_per_seq, "masked positions per sequence at most (80)", 0},
+        {"make-vocab-size-divisible-by", ARG_INT, &over.make_vocab_size_divisible_by, "pad the vocabulary to a multiple of this x TP (128)", 0},
+        {"hidden-dropout", ARG_FLOAT, &over.hidden_dropout, "dropout after embeddings and sublayers (0.1)", 0},
+        {"attention-dropout", ARG_FLOAT, &over.attention_dropout, "dropout of attention probabilities (0.1)", 0},
+        {"layernorm-epsilon", ARG_FLOAT, &over.layernorm_epsilon, "LayerNorm epsilon (1e-12; 1e-5 for bert-3.9b)", 0},
+        {"init-method-std", ARG_FLOAT, &over.init_method_std, "weight init standard deviation (0.02)", 0},
+        {"bert-layernorm-order", ARG_STR, &ln_order, "post (original BERT) | pre (Megatron; bert-3.9b's default)", 0},
+        {"bert-no-binary-head", ARG_FLAG, &no_binary_head, "masked LM only: no sentence head", 0},
+        {"data-path", ARG_STRS, &data_path, "sentence-level dataset prefix (megac preprocess --split-sentences) or .hdf5 shards", 0},
+        {"tokenizer-type", ARG_STR, &tokenizer_type, "BertWordPieceLowerCase | BertWordPieceCase", 0},
+        {"vocab-file", ARG_STR, &vocab_file, "BERT vocab.txt (required)", 0},
+        {"mask-prob", ARG_FLOAT, &mask_prob, "fraction of tokens masked (0.15)", 0},
+        {"short-seq-prob", ARG_FLOAT, &short_seq_prob, "probability of a shorter target length (0.1)", 0},
+    };
+    int nown = (int)(sizeof own / sizeof own[0]);
+    memcpy(spec + TRAIN_COMMON_SPECS, own, sizeof own);
+    int nspec = TRAIN_COMMON_SPECS + nown;
+    err_t err = {{0}};
+    int help, failed = 0;
+    bert_config_t cfg;
+    if (args_parse(spec, nspec, argc, argv, "megac train bert", &help, &err) != 0) failed = 1;
+    if (!failed && help) {
+        args_print_help(stdout, "[mpirun -np N] megac train bert --data-path P --vocab-file F --train-iters N --lr X [flags]",
+                        spec, nspec);
+        return 0;
+    }
+    if (!failed) {
+        bert_config_defaults(&cfg);
+        if (preset && bert_config_preset(&cfg, preset, &err) != 0) failed = 1;
+        for (int k = TRAIN_COMMON_SPECS; k < nspec && !failed; k++) {
+            char *dst = spec[k].dst, *base = (char *)&over;
+            if (!spec[k].seen || dst < base || dst >= base + sizeof over) continue;
+            memcpy((char *)&cfg + (dst - base), dst, spec[k].kind == ARG_INT ? sizeof(int) : sizeof(float));
+        }
+        if (ln_order && strcmp(ln_order, "pre") == 0) cfg.pre_ln = 1;
+        else if (ln_order && strcmp(ln_order, "post") == 0) cfg.pre_ln = 0;
+        else if (ln_order) failed = err_set(&err, "--bert-layernorm-order: '%s' is not pre or post", ln_order) != 0;
+        if (no_binary_head) cfg.binary_head = 0;
+        if (!args_seen(spec, nspec, "max-position-embeddings") && cfg.max_position_embeddings < cfg.seq_length)
+            cfg.max_position_embeddings = cfg.seq_length;
+    }
+    if (!failed && !(mask_prob > 0.0f && mask_prob < 1.0f))
+        failed = err_set(&err, "--mask-prob must be in (0, 1) (got %g)", mask_prob) != 0;
+    bert_data_opts_t dopts = {data_path, o.split, tokenizer_type, vocab_file, cfg.seq_length, cfg.max_predictions_per_seq,
+                              cfg.binary_head, mask_prob, short_seq_prob, (uint64_t)o.seed, {0, 0, 0}};
+    if (!failed && bert_data_vocab_size(&dopts, &cfg.vocab_size, &err) != 0) failed = 1;
+    lr_schedule_t sched;
+    adamw_config_t acfg;
+    if (!failed && (bert_config_validate(&cfg, 1, &err) != 0 || train_common_check(&o, &sched, &acfg, &err) != 0)) failed = 1;
+
+    err_t init_err;
+    if (parallel_init(&argc, &argv, &init_err) != 0) {
+        fprintf(stderr, "megac train bert: error: %s\n", init_err.msg);
+        return 1;
+    }
+    int rank = parallel_world_rank();
+    bert_job_t job;
+    memset(&job, 0, sizeof job);
+    job.cfg = cfg;
+    if (!failed && job_setup(&job, &o, &acfg, &dopts, &err) != 0) failed = 1;
+    int first = parallel_first_failure(failed);
+    if (first >= 0) {
+        if (rank == first) fprintf(stderr, "megac train bert: error: %s\n", err.msg);
+        job_teardown(&job);
+        parallel_finalize();
+        return 1;
+    }
+    grid_t *g = &job.grid;
+    if (rank == 0) {
+        printf("megac train bert: %lld parameters, %d layers, hidden %d, %d heads, seq %d, vocab %d, %s, %s head, "
+               "optimizer %s, device %s\n", (long long)bert_param_count(&cfg, g->tp_size), cfg.num_layers,
+               cfg.hidden_size, cfg.num_attention_heads, cfg.seq_length, cfg.vocab_size,
+               cfg.pre_ln ? "pre-LN" : "post-LN", cfg.binary_head ? "sentence" : "no sentence", o.optimizer,
+               job.be->name);
+        printf("parallel: world %d = tensor-parallel %d x data-parallel %d%s; data: %s (%lld training samples)\n",
+               g->world_size, g->tp_size, g->dp_size, o.distributed_optimizer ? ", ZeRO-1" : "", data_path,
+               (long long)bert_data_num_samples(&job.data, SPLIT_TRAIN));
+        fflush(stdout);
+    }
+    trainer_config_t tc = {.train_iters = o.train_iters, .micro_batch_size = o.micro_batch_size,
+                           .global_batch_size = job.global_batch, .data_parallel_size = g->dp_size,
+                           .seq_length = cfg.seq_length, .log_interval = o.log_interval,
+                           .eval_interval = o.eval_interval, .eval_iters = o.eval_iters, .schedule = sched,
+                           .clip_grad = o.clip_grad, .metrics_file = rank == 0 ? o.metrics_file : NULL,
+                           .log = rank == 0 ? stdout : NULL};
+    trainer_hooks_t hooks = {.self = &job, .train_micro = job_train_micro, .eval_micro = job_eval_micro,
+                             .zero_grads = job_zero_grads, .finish_grads = job_finish_grads, .step = job_step,
+                             .dp_mean = job_dp_mean};
+    trainer_result_t res;
+    int rc = trainer_run(&tc, &hooks, &res, &err);
+    if (rc == 0 && o.eval_iters > 0) {
+        /* the last validation's accuracies, summed over the data-parallel ranks */
+        double c[4] = {(double)job.eval_masked, (double)job.eval_correct, (double)job.eval_sop, (double)job.eval_sop_correct};
+        if (g->dp_size > 1) rc = comm_allreduce_f64(g->dp, c, 4, COMM_SUM, &err);
+        double *counts = malloc(sizeof(double) * (size_t)cfg.vocab_size), majority = 0;
+        if (!counts) rc = err_set(&err, "out of memory");
+        for (int v = 0; rc == 0 && v < cfg.vocab_size; v++) counts[v] = (double)job.label_count[v];
+        if (rc == 0 && g->dp_size > 1) rc = comm_allreduce_f64(g->dp, counts, (size_t)cfg.vocab_size, COMM_SUM, &err);
+        for (int v = 0; rc == 0 && v < cfg.vocab_size; v++) majority = counts[v] > majority ? counts[v] : majority;
+        free(counts);
+        if (rc == 0 && rank == 0) {
+            printf("validation: masked-LM accuracy %.4f over %.0f masked tokens (majority-token baseline %.4f)",
+                   c[1] / c[0], c[0], majority / c[0]);
+            if (cfg.binary_head) printf(", sentence accuracy %.4f over %.0f pairs", c[3] / c[2], c[2]);
+            printf("\n");
+        }
+    }
+    if (rc == 0 && rank == 0)
+        printf("training done: %lld iterations in %.1f s, final loss %.4f\n", o.train_iters, res.seconds, res.last_loss);
+    if (rc != 0) {
+        fprintf(stderr, "megac train bert: rank %d: error: %s\n", rank, err.msg);
+        if (parallel_world_size() > 1) parallel_abort(1);
+    }
+    job_teardown(&job);
+    parallel_finalize();
+    return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,71 @@
+/* train_common.c — shared training flags and their checks (see train_common.h). */
+#include "train_common.h"
+
+#include <string.h>
+
+void train_common_defaults(train_common_t *o) {
+    memset(o, 0, sizeof *o);
+    o->micro_batch_size = 4, o->log_interval = 100, o->eval_interval = 1000, o->eval_iters = 100;
+    o->tensor_parallel = 1, o->seed = 1234;
+    o->weight_decay = 0.01f, o->clip_grad = 1.0f, o->beta1 = 0.9f, o->beta2 = 0.999f, o->eps = 1e-8f;
+    o->lr_decay_style = "linear", o->optimizer = "adam", o->device = "cpu", o->split = "969,30,1";
+}
+
+void train_common_specs(train_common_t *o, arg_spec_t *s) {
+    arg_spec_t specs[TRAIN_COMMON_SPECS] = {
+        {"micro-batch-size", ARG_INT, &o->micro_batch_size, "sequences per micro-batch per rank (4)", 0},
+        {"global-batch-size", ARG_INT, &o->global_batch_size, "sequences per iteration (default: micro-batch x DP)", 0},
+        {"train-iters", ARG_I64, &o->train_iters, "training iterations (required)", 0},
+        {"lr", ARG_FLOAT, &o->lr, "peak learning rate (required)", 0},
+        {"min-lr", ARG_FLOAT, &o->min_lr, "learning rate at the end of decay (0)", 0},
+        {"lr-decay-style", ARG_STR, &o->lr_decay_style, "constant | linear | cosine | poly (linear)", 0},
+        {"lr-warmup-iters", ARG_I64, &o->lr_warmup_iters, "linear warmup iterations (0)", 0},
+        {"lr-decay-iters", ARG_I64, &o->lr_decay_iters, "decay over this many iterations (default: train-iters)", 0},
+        {"optimizer", ARG_STR, &o->optimizer, "adam (AdamW) | lamb (adam)", 0},
+        {"weight-decay", ARG_FLOAT, &o->weight_decay, "decoupled weight decay, not on biases/LayerNorm (0.01)", 0},
+        {"clip-grad", ARG_FLOAT, &o->clip_grad, "global gradient-norm clipping, 0 = off (1.0)", 0},
+        {"adam-beta1", ARG_FLOAT, &o->beta1, "Adam/LAMB beta1 (0.9)", 0},
+        {"adam-beta2", ARG_FLOAT, &o->beta2, "Adam/LAMB beta2 (0.999)", 0},
+        {"adam-eps", ARG_FLOAT, &o->eps, "Adam/LAMB epsilon (1e-8)", 0},
+        {"seed", ARG_I64, &o->seed, "random seed for init, dropout and data order (1234)", 0},
+        {"tensor-model-parallel-size", ARG_INT, &o->tensor_parallel, "ranks per tensor-parallel group (1)", 0},
+        {"use-distributed-optimizer", ARG_FLAG, &o->distributed_optimizer, "ZeRO-1: shard optimizer state over data-parallel ranks", 0},
+        {"ddp-bucket-size", ARG_I64, &o->bucket_size, "elements per gradient all-reduce bucket (max(40M, 1M x DP))", 0},
+        {"split", ARG_STR, &o->split, "train,valid,test weights (969,30,1)", 0},
+        {"log-interval", ARG_INT, &o->log_interval, "iterations between log lines (100)", 0},
+        {"eval-interval", ARG_INT, &o->eval_interval, "iterations between validations (1000)", 0},
+        {"eval-iters", ARG_INT, &o->eval_iters, "iterations (global batches) per validation, 0 = none (100)", 0},
+        {"metrics-file", ARG_STR, &o->metrics_file, "write JSON Lines metrics here (rank 0)", 0},
+        {"device", ARG_STR, &o->device, "cpu | cuda (cpu)", 0},
+    };
+    memcpy(s, specs, sizeof specs);
+}
+
+int train_common_check(const train_common_t *o, lr_schedule_t *sched, adamw_config_t *acfg, err_t *err) {
+    if (o->micro_batch_size <= 0) return err_set(err, "--micro-batch-size must be positive (got %d)", o->micro_batch_size);
+    if (o->global_batch_size < 0)
+        return err_set(err, "--global-batch-size %d must be a positive multiple of --micro-batch-size %d",
+                       o->global_batch_size, o->micro_batch_size);
+    if (o->train_iters <= 0) return err_set(err, "--train-iters must be positive (got %lld)", o->train_iters);
+    if (!(o->lr > 0.0f)) return err_set(err, "--lr must be positive (got %g)", o->lr);
+    if (o->min_lr < 0.0f || o->min_lr > o->lr) return err_set(err, "--min-lr %g must be in [0, --lr %g]", o->min_lr, o->lr);
+    *sched = (lr_schedule_t){o->lr, o->min_lr, o->lr_warmup_iters,
+                             o->lr_decay_iters > 0 ? o->lr_decay_iters : o->train_iters, LR_DECAY_LINEAR};
+    if (lr_decay_style_parse(o->lr_decay_style, &sched->style) != 0)
+        return err_set(err, "--lr-decay-style: unknown style '%s' (constant, linear, cosine or poly)", o->lr_decay_style);
+    if (o->lr_warmup_iters < 0 || o->lr_decay_iters < 0 || o->lr_warmup_iters > sched->decay_iters)
+        return err_set(err, "--lr-warmup-iters %lld must be in [0, decay iterations %lld]", o->lr_warmup_iters,
+                       (long long)sched->decay_iters);
+    if (!(o->beta1 >= 0.0f && o->beta1 < 1.0f) || !(o->beta2 >= 0.0f && o->beta2 < 1.0f) || !(o->eps > 0.0f))
+        return err_set(err, "--adam-beta1/--adam-beta2 must be in [0,1) and --adam-eps positive");
+    if (o->weight_decay < 0.0f || o->clip_grad < 0.0f) return err_set(err, "--weight-decay and --clip-grad must not be negative");
+    if (o->log_interval < 0 || o->eval_interval < 0 || o->eval_iters < 0)
+        return err_set(err, "--log-interval, --eval-interval and --eval-iters must not be negative");
+    if (o->bucket_size < 0) return err_set(err, "--ddp-bucket-size must not be negative");
+    optim_kind_t kind;
+    if (strcmp(o->optimizer, "adam") == 0) kind = OPTIM_ADAM;
+    else if (strcmp(o->optimizer, "lamb") == 0) kind = OPTIM_LAMB;
+    else return err_set(err, "--optimizer: unknown optimizer '%s' (adam or lamb)", o->optimizer);
+    *acfg = (adamw_config_t){o->beta1, o->beta2, o->eps, o->weight_decay, kind};
+    return 0;
+}
