@@ -14,6 +14,7 @@ static void usage(FILE *f) {
             "  generate     sample text from trained weights\n"
             "  bench        training-step throughput against this machine's sgemm peak\n"
             "  preprocess   tokenize JSON Lines into Megatron .bin/.idx datasets\n"
+            "  plan         memory, FLOPs and time of a model and layout on a cluster\n"
             "  --version    print the version\n",
             MEGAC_VERSION);
 }
@@ -41,6 +42,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "generate") == 0) return cmd_generate(argc - 2, argv + 2);
     if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 2, argv + 2);
     if (strcmp(cmd, "preprocess") == 0) return cmd_preprocess(argc - 2, argv + 2);
+    if (strcmp(cmd, "plan") == 0) return cmd_plan(argc - 2, argv + 2);
     fprintf(stderr, "megac: unknown command '%s' (see megac --help)\n", cmd);
     return 2;
 }
