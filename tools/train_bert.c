@@ -142,7 +142,7 @@ int cmd_train_bert(int argc, char **argv) {
         {"ffn-hidden-size", ARG_INT, &over.ffn_hidden_size, "MLP hidden size (default 4 x hidden)", 0},
         {"seq-length", ARG_INT, &over.seq_length, "sequence length (128 or 512 in NVIDIA's phases)", 0},
         {"max-position-embeddings", ARG_INT, &over.max_position_embeddings, "position table size (512)", 0},
-        {"max-predictions-per-seq", ARG_INT, &over.max_predictions_per_seq, "masked positions per sequence at most (80)", 0},
+        {"max-predictions-per-seq", ARG_INT, &over.max_predictions_per_seq, "masked positions per sequence at most (ceil(mask-prob x seq))", 0},
         {"make-vocab-size-divisible-by", ARG_INT, &over.make_vocab_size_divisible_by, "pad the vocabulary to a multiple of this x TP (128)", 0},
         {"hidden-dropout", ARG_FLOAT, &over.hidden_dropout, "dropout after embeddings and sublayers (0.1)", 0},
         {"attention-dropout", ARG_FLOAT, &over.attention_dropout, "dropout of attention probabilities (0.1)", 0},
@@ -180,6 +180,12 @@ int cmd_train_bert(int argc, char **argv) {
         else if (ln_order && strcmp(ln_order, "post") == 0) cfg.pre_ln = 0;
         else if (ln_order) failed = err_set(&err, "--bert-layernorm-order: '%s' is not pre or post", ln_order) != 0;
         if (no_binary_head) cfg.binary_head = 0;
+        /* masked positions per sequence: --mask-prob of the sequence, rounded up
+         * (NVIDIA's data: 20 at 128, 80 at 512) unless given */
+        if (!args_seen(spec, nspec, "max-predictions-per-seq")) {
+            int mp = (int)ceil(mask_prob * cfg.seq_length);
+            cfg.max_predictions_per_seq = mp < 1 ? 1 : mp;
+        }
         if (!args_seen(spec, nspec, "max-position-embeddings") && cfg.max_position_embeddings < cfg.seq_length)
             cfg.max_position_embeddings = cfg.seq_length;
     }
