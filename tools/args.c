@@ -69,13 +69,16 @@ int args_parse(arg_spec_t *spec, int n, int argc, char **argv, const char *cmd, 
             continue;
         }
         if (s->kind == ARG_STRS && !eq) {
-            /* words up to the next flag, joined (kept in a buffer that lives as long as the process) */
+            /* words up to the next flag, joined into static storage (no heap to free) */
+            static char pool[16384];
+            static size_t used;
             size_t len = 0;
             int j = i + 1;
             for (; j < argc && strncmp(argv[j], "--", 2) != 0; j++) len += strlen(argv[j]) + 1;
             if (j == i + 1) return err_set(err, "--%s needs a value", s->name);
-            char *joined = malloc(len);
-            if (!joined) return err_set(err, "--%s: out of memory", s->name);
+            if (len > sizeof pool - used) return err_set(err, "--%s: %zu characters of values is too long", s->name, len);
+            char *joined = pool + used;
+            used += len;
             joined[0] = 0;
             for (int k = i + 1; k < j; k++) {
                 if (k > i + 1) strcat(joined, " ");
