@@ -57,7 +57,8 @@ int trainer_run(const trainer_config_t *cfg, trainer_hooks_t *h, trainer_result_
     double t_start = trainer_now(), t_log = t_start;
     int64_t iters_since_log = 0;
     int rc = 0;
-    for (int64_t it = 1; it <= cfg->train_iters; it++) {
+    for (int64_t it = cfg->start_iteration + 1; it <= cfg->train_iters; it++) {
+        int64_t consumed = cfg->consumed_samples + (it - cfg->start_iteration) * cfg->global_batch_size;
         h->zero_grads(h->self);
         double loss = 0.0;
         float gscale = 1.0f / (float)(micro * (cfg->data_parallel_size > 0 ? cfg->data_parallel_size : 1));
@@ -97,8 +98,7 @@ int trainer_run(const trainer_config_t *cfg, trainer_hooks_t *h, trainer_result_
                         " iteration %8lld/%8lld | consumed samples: %12lld | elapsed time per "
                         "iteration (ms): %.1f | learning rate: %.6E | global batch size: %5d | lm loss: "
                         "%.6E | grad norm: %.3f | tokens per second: %.1f |\n",
-                        (long long)it, (long long)cfg->train_iters,
-                        (long long)(it * cfg->global_batch_size), sec * 1e3, (double)lr,
+                        (long long)it, (long long)cfg->train_iters, (long long)consumed, sec * 1e3, (double)lr,
                         cfg->global_batch_size, loss, norm, tps);
                 fflush(cfg->log);
             }
@@ -106,7 +106,7 @@ int trainer_run(const trainer_config_t *cfg, trainer_hooks_t *h, trainer_result_
                 fprintf(metrics,
                         "{\"iteration\": %lld, \"consumed_samples\": %lld, \"lm_loss\": %.9g, \"lr\": %.9g, "
                         "\"grad_norm\": %.9g, \"ms_per_iter\": %.3f, \"tokens_per_sec\": %.3f}\n",
-                        (long long)it, (long long)(it * cfg->global_batch_size), loss, (double)lr,
+                        (long long)it, (long long)consumed, loss, (double)lr,
                         norm, sec * 1e3, tps);
                 fflush(metrics);
             }
@@ -123,6 +123,14 @@ int trainer_run(const trainer_config_t *cfg, trainer_hooks_t *h, trainer_result_
             res->last_val_loss = val;
             log_validation(cfg, metrics, it, val);
             t_log += trainer_now() - t0; /* keep evaluation out of the iteration time */
+        }
+        if (h->save && ((cfg->save_interval > 0 && it % cfg->save_interval == 0) || last)) {
+            double t0 = trainer_now();
+            if (h->save(h->self, it, consumed, err) != 0) {
+                rc = err_prefix(err, "checkpoint at iteration %lld", (long long)it);
+                goto done;
+            }
+            t_log += trainer_now() - t0; /* and saving */
         }
     }
 done:

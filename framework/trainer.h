@@ -4,8 +4,11 @@
  * batch (gradients accumulate, each scaled by 1/(micro-batches * DP)), finish the
  * gradient reduction and take the global gradient norm, clip, step the
  * optimizer with the scheduled learning rate, and log like Megatron-LM;
- * validation every --eval-interval and at the end. The model, its data and its
- * (possibly distributed) optimizer come in through trainer_hooks_t. */
+ * validation every --eval-interval and at the end; a checkpoint every
+ * save_interval iterations and at the end (when a save hook is given). A resumed
+ * run starts after start_iteration with consumed_samples already consumed. The
+ * model, its data and its (possibly distributed) optimizer come in through
+ * trainer_hooks_t. */
 #ifndef MEGAC_TRAINER_H
 #define MEGAC_TRAINER_H
 
@@ -30,6 +33,8 @@ typedef struct trainer_hooks {
     int (*step)(void *self, float lr, float grad_scale, err_t *err);
     /* mean over the data-parallel ranks of a host scalar (the logged losses) */
     int (*dp_mean)(void *self, double *v, err_t *err);
+    /* optional: checkpoint after iteration `it`, `consumed` samples consumed in all */
+    int (*save)(void *self, int64_t it, int64_t consumed, err_t *err);
 } trainer_hooks_t;
 
 typedef struct trainer_config {
@@ -43,6 +48,9 @@ typedef struct trainer_config {
     const char *metrics_file; /* JSON Lines, or NULL */
     FILE *log;                /* NULL: quiet */
     double *loss_history;     /* optional [train_iters]: loss per iteration */
+    int64_t start_iteration;  /* iterations done before this run (a loaded checkpoint) */
+    int64_t consumed_samples; /* samples consumed by those iterations */
+    int64_t save_interval;    /* with a save hook: every this many iterations (0: only at the end) */
 } trainer_config_t;
 
 typedef struct trainer_result {

@@ -232,3 +232,21 @@ int dist_optim_step(dist_optim_t *d, float lr, float grad_scale, err_t *err) {
         return -1;
     return 0;
 }
+
+void dist_optim_state(dist_optim_t *d, float **exp_avg, float **exp_avg_sq, size_t *lo, size_t *hi) {
+    if (!d->zero1) {
+        *exp_avg = d->local.m, *exp_avg_sq = d->local.v;
+        *lo = 0, *hi = d->numel;
+        return;
+    }
+    *exp_avg = d->m, *exp_avg_sq = d->v;
+    *lo = d->lo < d->numel ? d->lo : d->numel;
+    *hi = d->hi < d->numel ? d->hi : d->numel;
+}
+
+int64_t dist_optim_get_step(const dist_optim_t *d) { return d->zero1 ? d->step : d->local.step; }
+
+void dist_optim_set_step(dist_optim_t *d, int64_t step) {
+    if (d->zero1) d->step = step;
+    else d->local.step = step;
+}

@@ -73,4 +73,12 @@ int dist_optim_finish(dist_optim_t *d, double *grad_norm, err_t *err);
  * (clipping); LAMB overwrites the gradients with its update direction. */
 int dist_optim_step(dist_optim_t *d, float lr, float grad_scale, err_t *err);
 
+/* For checkpoints: the Adam moments this rank holds (backend memory) cover
+ * elements [*lo, *hi) of the TP-local parameter block: the whole block without
+ * ZeRO-1, this rank's shard (clipped to the parameters) with it. */
+void dist_optim_state(dist_optim_t *d, float **exp_avg, float **exp_avg_sq, size_t *lo, size_t *hi);
+/* Completed optimizer steps (the Adam bias corrections follow it). */
+int64_t dist_optim_get_step(const dist_optim_t *d);
+void dist_optim_set_step(dist_optim_t *d, int64_t step);
+
 #endif

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_cli.sh MEGAC — the megac command end to end: bad input gives one clear
 # line and a non-zero exit before anything large is allocated; a tiny model
-# trains, logs JSON metrics, saves, and generates; runs are bitwise identical
+# trains, logs JSON metrics, saves a checkpoint, and generates from it; a
+# corrupted or truncated checkpoint is refused; runs are bitwise identical
 # with 1 and 2 threads.
 set -u
 MEGAC=$(realpath "$1")
@@ -74,7 +75,7 @@ out=$( ($LIMIT; "$MEGAC" train gpt --preset gpt-8.3b --print-params) 2>&1)
 if printf '%s' "$out" | grep -q "parameters: 8314288128 (8.314 B)"; then echo "ok: gpt-8.3b --print-params"; else fail "gpt-8.3b --print-params: $out"; fi
 
 # train, log, save, generate
-if "$MEGAC" train gpt "${TINY[@]}" --data-path "$W/text.txt" --metrics-file "$W/m.jsonl" --save "$W/w.bin" > "$W/log.txt" 2>&1; then
+if "$MEGAC" train gpt "${TINY[@]}" --data-path "$W/text.txt" --metrics-file "$W/m.jsonl" --save "$W/ck" > "$W/log.txt" 2>&1; then
   n=$(grep -c '"lm_loss"' "$W/m.jsonl")
   v=$(grep -c '"val_loss"' "$W/m.jsonl")
   first=$(grep '"lm_loss"' "$W/m.jsonl" | head -1 | sed 's/.*"lm_loss": \([^,]*\),.*/\1/')
@@ -86,15 +87,21 @@ if "$MEGAC" train gpt "${TINY[@]}" --data-path "$W/text.txt" --metrics-file "$W/
   awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a - 0.5) }' || fail "loss did not fall: $first -> $last"
   grep -q "validation loss at iteration 30" "$W/log.txt" || fail "no validation log line"
   echo "ok: training loss $first -> $last"
-  gen=$("$MEGAC" generate --load "$W/w.bin" --prompt "The quick" --max-new-tokens 40 --seed 3 2>&1)
+  gen=$("$MEGAC" generate --load "$W/ck" --prompt "The quick" --max-new-tokens 40 --seed 3 2>&1)
   [ $? -eq 0 ] && [ "${#gen}" -ge 49 ] || fail "generate: $gen"
   echo "ok: generated: $(printf '%s' "$gen" | head -1)"
-  # corrupt and truncate the weight file: both refused with the file named
-  cp "$W/w.bin" "$W/bad.bin"
-  printf '\x55' | dd of="$W/bad.bin" bs=1 seek=3000 conv=notrunc 2>/dev/null
-  expect_error "corrupted weights" "checksum mismatch" -- "$MEGAC" generate --load "$W/bad.bin"
-  head -c 2000 "$W/w.bin" > "$W/trunc.bin"
-  expect_error "truncated weights" "$W/trunc.bin" -- "$MEGAC" generate --load "$W/trunc.bin"
+  grep -q "successfully saved checkpoint at iteration      30" "$W/log.txt" || fail "no checkpoint saved at iteration 30"
+  "$MEGAC" ckpt verify "$W/ck" > /dev/null || fail "ckpt verify of the saved checkpoint failed"
+  # corrupt a byte of a tensor, and truncate the file: both refused with the file named
+  F=$W/ck/iter_0000030/mp_rank_00.h5
+  off=$("$MEGAC" ckpt inspect "$W/ck" --boxes | grep "mp_rank_00.h5:model/embedding/word_embeddings/weight " |
+        sed 's/.*first at byte \([0-9]*\).*/\1/')
+  cp -a "$W/ck" "$W/bad"
+  printf '\x55' | dd of="$W/bad/iter_0000030/mp_rank_00.h5" bs=1 seek=$((off + 3000)) conv=notrunc 2>/dev/null
+  expect_error "corrupted checkpoint" "mp_rank_00.h5: model/embedding/word_embeddings/weight: checksum mismatch" -- "$MEGAC" generate --load "$W/bad"
+  cp -a "$W/ck" "$W/trunc"
+  head -c 20000 "$F" > "$W/trunc/iter_0000030/mp_rank_00.h5"
+  expect_error "truncated checkpoint" "$W/trunc/iter_0000030/mp_rank_00.h5" -- "$MEGAC" generate --load "$W/trunc"
 else
   fail "training failed: $(tail -3 "$W/log.txt")"
 fi
@@ -112,6 +119,7 @@ fi
 "$MEGAC" train gpt --help > /dev/null || fail "train gpt --help"
 "$MEGAC" generate --help > /dev/null || fail "generate --help"
 "$MEGAC" bench --help > /dev/null || fail "bench --help"
+"$MEGAC" ckpt --help > /dev/null || fail "ckpt --help"
 
 [ $fails -eq 0 ] && echo "test_cli: all checks passed" || echo "test_cli: $fails check(s) failed"
 exit $((fails > 0))

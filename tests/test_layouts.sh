@@ -2,10 +2,12 @@
 # test_layouts.sh MEGAC WCOMPARE — the same tiny GPT, data and seed trained for 10
 # iterations under (TP,DP) in {(1,1),(2,1),(4,1),(1,2),(2,2),(4,2),(1,3),(2,3)},
 # with and without ZeRO-1: per-iteration losses agree with (1,1) to a relative
-# 1e-5 and the final (gathered) weights to 1e-4. The vocabulary (256, padded by
-# 100 x TP) is divisible by no padding multiple, and at DP=3 the per-rank
-# parameter count is not divisible by DP, so ZeRO-1 shards are uneven. Then bad parallel configurations (one clear line, every
-# rank exits non-zero) and a rank killed mid-run (the job ends within seconds).
+# 1e-5 and the final weights to 1e-4 (each run saves a checkpoint; wcompare
+# assembles every tensor globally from whatever layout wrote it). The vocabulary
+# (256, padded by 100 x TP) is divisible by no padding multiple, and at DP=3 the
+# per-rank parameter count is not divisible by DP, so ZeRO-1 shards are uneven.
+# Then bad parallel configurations (one clear line, every rank exits non-zero)
+# and a rank killed mid-run (the job ends within seconds).
 set -u
 MEGAC=$(realpath "$1"); WCOMPARE=$(realpath "$2")
 W=$(mktemp -d)
@@ -26,7 +28,7 @@ run() { # tp dp zero tag
   local np=$(($1 * $2)) extra=()
   [ "$3" = 1 ] && extra=(--use-distributed-optimizer)
   if ! timeout 300 mpirun -np $np "$MEGAC" train gpt "${COMMON[@]}" --tensor-model-parallel-size "$1" "${extra[@]}" \
-       --metrics-file "$W/$4.jsonl" --save "$W/$4.bin" > "$W/$4.log" 2>&1; then
+       --metrics-file "$W/$4.jsonl" --save "$W/$4" > "$W/$4.log" 2>&1; then
     fail "TP=$1 DP=$2 ZeRO=$3 did not run: $(tail -3 "$W/$4.log")"
     return 1
   fi
@@ -45,7 +47,7 @@ for zero in 0 1; do
       count*) fail "$tag: expected 10 logged iterations, got ${worst#count}" ;;
       *) awk -v w="$worst" 'BEGIN { exit !(w <= 1e-5) }' || fail "$tag: per-iteration losses differ from (1,1) by $worst" ;;
     esac
-    cmp=$("$WCOMPARE" "$W/ref.bin" "$W/$tag.bin" 1e-4 2>&1) || fail "$tag: final weights differ: $cmp"
+    cmp=$("$WCOMPARE" "$W/ref" "$W/$tag" 1e-4 2>&1) || fail "$tag: final weights differ: $cmp"
     per_rank=$(sed -n 's/.*parameters per rank: \([0-9]*\).*/\1/p' "$W/$tag.log")
     echo "ok: TP=$1 DP=$2 ZeRO-1=$zero ($per_rank parameters per rank, $((per_rank % $2)) left over by DP): losses within $worst of (1,1); $cmp"
     [ "$zero" = 1 ] && [ $((per_rank % $2)) -ne 0 ] && uneven=1

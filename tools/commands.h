@@ -6,6 +6,7 @@ int cmd_train_gpt(int argc, char **argv);
 int cmd_train_bert(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_ckpt(int argc, char **argv);
 int cmd_preprocess(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 

@@ -1,11 +1,12 @@
-/* generate.c — `megac generate`: sample text from trained weights with
- * temperature and top-k, one token at a time over a sliding window. */
+/* generate.c — `megac generate`: sample text from a checkpoint's weights (any
+ * layout, loaded at TP=1) with temperature and top-k, one token at a time over a
+ * sliding window. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../checkpoints/weights_file.h"
+#include "../checkpoints/gpt_checkpoint.h"
 #include "../framework/backend.h"
 #include "../framework/rng.h"
 #include "../models/gpt.h"
@@ -58,7 +59,7 @@ int cmd_generate(int argc, char **argv) {
     float temperature = 0.8f;
     long long seed = 1234;
     arg_spec_t spec[] = {
-        {"load", ARG_STR, &load, "weights written by megac train --save (required)", 0},
+        {"load", ARG_STR, &load, "checkpoint directory of megac train gpt --save (its latest iteration, or an iter_NNNNNNN directory; required)", 0},
         {"prompt", ARG_STR, &prompt, "text to continue (default: a newline)", 0},
         {"max-new-tokens", ARG_INT, &max_new, "tokens to generate (200)", 0},
         {"temperature", ARG_FLOAT, &temperature, "softmax temperature, 0 = greedy (0.8)", 0},
@@ -71,16 +72,18 @@ int cmd_generate(int argc, char **argv) {
     int help, rc = 1;
     gpt_model_t m;
     memset(&m, 0, sizeof m);
-    char *cfg_text = NULL;
+    ckpt_param_t *cparams = NULL;
+    ckpt_reader_t rd;
+    memset(&rd, 0, sizeof rd);
     float *logits = NULL, *scratch = NULL;
     int *ctx = NULL;
     if (args_parse(spec, nspec, argc, argv, "megac generate", &help, &err) != 0) goto out;
     if (help) {
-        args_print_help(stdout, "megac generate --load FILE [--prompt TEXT] [flags]", spec, nspec);
+        args_print_help(stdout, "megac generate --load DIR [--prompt TEXT] [flags]", spec, nspec);
         return 0;
     }
     if (!load) {
-        err_set(&err, "--load is required (a weight file from megac train gpt --save)");
+        err_set(&err, "--load is required (a checkpoint directory from megac train gpt --save)");
         goto out;
     }
     if (max_new < 0) {
@@ -95,14 +98,28 @@ int cmd_generate(int argc, char **argv) {
     backend_t *be = backend_by_name(device, &err);
     if (!be) goto out;
     gpt_config_t cfg;
-    if (wfile_read_config(load, &cfg_text, &err) != 0) goto out;
-    if (gpt_config_from_text(&cfg, cfg_text, &err) != 0) {
-        err_prefix(&err, "--load %s", load);
+    char iter_dir[CKPT_PATH_MAX];
+    if (ckpt_locate(load, iter_dir, sizeof iter_dir, &err) != 1 || ckpt_open(&rd, iter_dir, 0, &err) != 0) {
+        err_prefix(&err, "--load");
+        goto out;
+    }
+    if (gpt_ckpt_get_config(&rd.meta, &cfg, &err) != 0) {
+        err_prefix(&err, "--load %s", iter_dir);
         goto out;
     }
     int T = cfg.seq_length;
     if (gpt_create(&m, &cfg, be, 1, T, NULL, &err) != 0) goto out;
-    if (wfile_load(load, be, m.params, m.num_params, &err) != 0) goto out;
+    cparams = calloc((size_t)m.num_params, sizeof *cparams);
+    if (!cparams) {
+        err_set(&err, "out of memory");
+        goto out;
+    }
+    gpt_ckpt_params(&m, cparams);
+    if (ckpt_load_params(&rd, be, cparams, m.num_params, &err) != 0) {
+        err_prefix(&err, "--load");
+        goto out;
+    }
+    ckpt_close(&rd);
     int V = cfg.vocab_size;
     size_t plen = strlen(prompt);
     size_t cap = plen + (size_t)max_new;
@@ -133,7 +150,8 @@ int cmd_generate(int argc, char **argv) {
     rc = 0;
 out:
     if (m.params) gpt_destroy(&m);
-    free(cfg_text), free(ctx), free(logits), free(scratch);
+    ckpt_close(&rd);
+    free(cparams), free(ctx), free(logits), free(scratch);
     if (rc) fprintf(stderr, "megac generate: error: %s\n", err.msg);
     return rc;
 }

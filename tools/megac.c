@@ -13,6 +13,7 @@ static void usage(FILE *f) {
             "  train bert   pretrain BERT: masked LM + sentence order (megac train bert --help)\n"
             "  generate     sample text from trained weights\n"
             "  bench        training-step throughput against this machine's sgemm peak\n"
+            "  ckpt         inspect, verify, reshard, convert (Hugging Face) and time checkpoints\n"
             "  preprocess   tokenize JSON Lines into Megatron .bin/.idx datasets\n"
             "  plan         memory, FLOPs and time of a model and layout on a cluster\n"
             "  --version    print the version\n",
@@ -41,6 +42,7 @@ int main(int argc, char **argv) {
     }
     if (strcmp(cmd, "generate") == 0) return cmd_generate(argc - 2, argv + 2);
     if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 2, argv + 2);
+    if (strcmp(cmd, "ckpt") == 0) return cmd_ckpt(argc - 2, argv + 2);
     if (strcmp(cmd, "preprocess") == 0) return cmd_preprocess(argc - 2, argv + 2);
     if (strcmp(cmd, "plan") == 0) return cmd_plan(argc - 2, argv + 2);
     fprintf(stderr, "megac: unknown command '%s' (see megac --help)\n", cmd);

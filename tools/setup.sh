@@ -4,7 +4,7 @@
 # (sgemm inside our own OpenMP loops stays single-threaded), OpenMP (gcc's libgomp),
 # and the `fortunes` corpus the quickstart trains on.
 set -euo pipefail
-pkgs=(gcc g++ meson ninja-build pkg-config libopenblas-openmp-dev libopenmpi-dev openmpi-bin fortunes libutf8proc-dev libcjson-dev python3 python3-venv libhdf5-dev)
+pkgs=(gcc g++ meson ninja-build pkg-config libopenblas-openmp-dev libopenmpi-dev openmpi-bin fortunes libutf8proc-dev libcjson-dev python3 python3-venv libhdf5-dev hdf5-tools)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

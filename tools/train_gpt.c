@@ -1,5 +1,5 @@
 /* train_gpt.c — `megac train gpt`: flags, validation, the process grid, model +
- * data + (distributed) optimizer, and the trainer loop.
+ * data + (distributed) optimizer, checkpoints (--save/--load), and the trainer loop.
  *
  * Launch with mpirun/srun for tensor and data parallelism; one process needs no
  * launcher. Every check runs before anything large is allocated; a start-up
@@ -12,23 +12,23 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../checkpoints/weights_file.h"
+#include "../checkpoints/gpt_checkpoint.h"
 #include "../framework/backend.h"
 #include "../framework/trainer.h"
 #include "../models/gpt.h"
 #include "../parallel/dist_optim.h"
 #include "../parallel/grid.h"
-#include "../parallel/tp_gather.h"
 #include "args.h"
 #include "commands.h"
 #include "gpt_data.h"
 
 typedef struct train_opts {
     const char *preset, *data_path, *split, *tokenizer_type, *lr_decay_style, *metrics_file;
-    const char *save, *device, *vocab_file, *merge_file, *tiktoken_file;
+    const char *save, *load, *device, *vocab_file, *merge_file, *tiktoken_file;
     int micro_batch_size, global_batch_size, log_interval, eval_interval, eval_iters;
     int tensor_parallel, distributed_optimizer;
-    long long train_iters, lr_warmup_iters, lr_decay_iters, seed, bucket_size;
+    int keep_last, no_load_optim, no_load_rng, no_save_optim, finetune;
+    long long train_iters, lr_warmup_iters, lr_decay_iters, seed, bucket_size, save_interval;
     float lr, min_lr, weight_decay, clip_grad, beta1, beta2, eps;
     int print_params;
 } train_opts_t;
@@ -42,6 +42,16 @@ typedef struct gpt_job {
     gpt_data_t data;
     int micro_batch, global_batch, num_micro; /* num_micro: per DP rank */
     int *buf, *tokens, *targets;              /* host batch staging */
+    /* checkpoints */
+    const char *save;
+    int keep_last, save_optim;
+    ckpt_param_t *cparams;                    /* the parameters as checkpoint tensors */
+    size_t *offsets;                          /* their offsets in the flat block */
+    lr_schedule_t sched;
+    adamw_config_t acfg;
+    uint64_t seed;
+    int64_t start_iter, consumed_start;       /* where a loaded checkpoint left off */
+    char load_note[1024];                     /* what --load did, printed by rank 0 */
 } gpt_job_t;
 
 /* Rank d of DP reads, for its micro-batch k, the samples
@@ -60,7 +70,9 @@ static int job_train_micro(void *self, int64_t it, int micro, int last, float gr
                            err_t *err) {
     gpt_job_t *j = self;
     int dp = j->grid.dp_size, d = j->grid.dp_rank;
-    int64_t first = (it - 1) * j->global_batch + ((int64_t)micro * dp + d) * j->micro_batch;
+    /* the sampler continues from the samples a loaded checkpoint consumed */
+    int64_t first = j->consumed_start + (it - j->start_iter - 1) * j->global_batch +
+                    ((int64_t)micro * dp + d) * j->micro_batch;
     /* dropout masks follow the global micro-batch, so any DP size drops the same elements */
     uint32_t step = (uint32_t)((it - 1) * j->num_micro * dp + (int64_t)micro * dp + d);
     if (fill_batch(j, SPLIT_TRAIN, first, err) != 0) return -1;
@@ -95,6 +107,41 @@ static int job_dp_mean(void *self, double *v, err_t *err) {
     if (j->grid.dp_size == 1) return 0;
     if (comm_allreduce_f64(j->grid.dp, v, 1, COMM_SUM, err) != 0) return -1;
     *v /= j->grid.dp_size;
+    return 0;
+}
+
+/* the trainer's save hook: every rank writes its part of the checkpoint */
+static int job_save(void *self, int64_t it, int64_t consumed, err_t *err) {
+    gpt_job_t *j = self;
+    grid_t *g = &j->grid;
+    ckpt_meta_t meta;
+    ckpt_meta_init(&meta);
+    snprintf(meta.megac_version, sizeof meta.megac_version, "%s", MEGAC_VERSION);
+    if (gpt_ckpt_put_config(&meta, &j->cfg, err) != 0) return -1;
+    meta.iteration = it;
+    meta.consumed_samples = consumed;
+    meta.adam = j->acfg;
+    meta.schedule = j->sched;
+    meta.seed = j->seed;
+    ckpt_layout_t lay = {g->world, g->tp_rank, g->tp_size, g->dp_rank, g->dp_size, j->opt.zero1};
+    ckpt_optim_state_t st;
+    dist_optim_state(&j->opt, &st.exp_avg, &st.exp_avg_sq, &st.lo, &st.hi);
+    st.offset = j->offsets;
+    st.step = dist_optim_get_step(&j->opt);
+    if (g->world_rank == 0) {
+        printf("saving checkpoint at iteration %7lld to %s\n", (long long)it, j->save);
+        fflush(stdout);
+    }
+    ckpt_save_stats_t stats;
+    if (ckpt_save(j->save, &meta, &lay, j->be, j->cparams, j->model.num_params, j->save_optim ? &st : NULL,
+                  j->keep_last, &stats, err) != 0)
+        return err_prefix(err, "--save %s", j->save);
+    if (g->world_rank == 0) {
+        printf("  successfully saved checkpoint at iteration %7lld to %s (%.1f MB in %.3f s, %.2f GB/s)\n",
+               (long long)it, stats.dir, stats.total_bytes / 1e6, stats.seconds,
+               stats.seconds > 0 ? stats.total_bytes / 1e9 / stats.seconds : 0.0);
+        fflush(stdout);
+    }
     return 0;
 }
 
@@ -134,19 +181,63 @@ static int check_options(train_opts_t *o, gpt_config_t *cfg, lr_schedule_t *sche
     if (o->log_interval < 0 || o->eval_interval < 0 || o->eval_iters < 0)
         return err_set(err, "--log-interval, --eval-interval and --eval-iters must not be negative");
     if (o->bucket_size < 0) return err_set(err, "--ddp-bucket-size must not be negative");
+    if (o->save_interval < 0 || o->keep_last < 0)
+        return err_set(err, "--save-interval and --keep-last must not be negative");
+    if ((o->save_interval > 0 || o->keep_last > 0 || o->no_save_optim) && !o->save)
+        return err_set(err, "--save-interval, --keep-last and --no-save-optim need --save DIR");
+    if ((o->finetune || o->no_load_optim || o->no_load_rng) && !o->load)
+        return err_set(err, "--finetune, --no-load-optim and --no-load-rng need --load DIR");
     if (!o->data_path) return err_set(err, "--data-path is required (an indexed dataset prefix, or a text file with --tokenizer-type Byte)");
     (void)cfg;
     return 0;
 }
 
-/* Everything before training: grid, data, model, optimizer. */
-static int job_setup(gpt_job_t *j, train_opts_t *o, err_t *err) {
+static int job_setup_rest(gpt_job_t *j, train_opts_t *o, ckpt_reader_t *rd, err_t *err);
+
+/* Everything before training: grid, checkpoint metadata, data, model, optimizer,
+ * checkpoint tensors. */
+static int job_setup(gpt_job_t *j, train_opts_t *o, const lr_schedule_t *sched, err_t *err) {
+    j->sched = *sched;
     gpt_config_t *cfg = &j->cfg;
     j->be = backend_by_name(o->device, err);
     if (!j->be) return -1;
     if (grid_create(&j->grid, o->tensor_parallel, j->be, err) != 0) return -1;
     grid_t *g = &j->grid;
     if (gpt_config_validate(cfg, g->tp_size, err) != 0) return -1;
+    /* --load: find the checkpoint and check it fits before anything large exists */
+    ckpt_reader_t rd;
+    memset(&rd, 0, sizeof rd);
+    int loading = 0;
+    if (o->load) {
+        char iter_dir[CKPT_PATH_MAX];
+        err_t why = {{0}};
+        int found = ckpt_locate(o->load, iter_dir, sizeof iter_dir, &why);
+        if (found < 0) {
+            *err = why;
+            return err_prefix(err, "--load");
+        }
+        if (found == 0) {
+            snprintf(j->load_note, sizeof j->load_note, "--load: %s; training from scratch", why.msg);
+        } else {
+            if (ckpt_open(&rd, iter_dir, !o->finetune && !o->no_load_optim, err) != 0) return err_prefix(err, "--load");
+            loading = 1;
+            if (gpt_ckpt_check_config(&rd.meta, cfg, err) != 0) {
+                ckpt_close(&rd);
+                return err_prefix(err, "--load %s", iter_dir);
+            }
+            if (!o->finetune && !o->no_load_rng) o->seed = (long long)rd.meta.seed;
+        }
+    }
+    int rc = job_setup_rest(j, o, loading ? &rd : NULL, err);
+    if (loading) ckpt_close(&rd);
+    return rc;
+}
+
+/* job_setup after the checkpoint's metadata: data, model, optimizer, then the
+ * checkpoint's tensors (rd NULL: none). */
+static int job_setup_rest(gpt_job_t *j, train_opts_t *o, ckpt_reader_t *rd, err_t *err) {
+    gpt_config_t *cfg = &j->cfg;
+    grid_t *g = &j->grid;
     int per_iter = o->micro_batch_size * g->dp_size;
     if (o->global_batch_size == 0) o->global_batch_size = per_iter;
     if (o->global_batch_size <= 0 || o->global_batch_size % per_iter != 0)
@@ -177,47 +268,69 @@ static int job_setup(gpt_job_t *j, train_opts_t *o, err_t *err) {
     if (!j->buf || !j->tokens || !j->targets) return err_set(err, "out of host memory for the batch buffers");
     gpt_parallel_t par = {g->tp, o->distributed_optimizer ? g->dp_size : 1};
     if (gpt_create(&j->model, cfg, j->be, o->micro_batch_size, cfg->seq_length, &par, err) != 0) return -1;
-    gpt_init_weights(&j->model, (uint64_t)o->seed);
+    if (rd) j->model.seed = (uint64_t)o->seed; /* dropout's key; the weights come from the checkpoint */
+    else gpt_init_weights(&j->model, (uint64_t)o->seed);
     j->model.grad_ready_ctx = &j->opt;
     adamw_config_t acfg = {o->beta1, o->beta2, o->eps, o->weight_decay, OPTIM_ADAM};
-    return dist_optim_create(&j->opt, j->be, g, &acfg, j->model.params, j->model.grads, j->model.num_params,
-                             j->model.param_block, j->model.grad_block, j->model.param_numel,
-                             j->model.param_alloc, o->distributed_optimizer, (size_t)o->bucket_size, err);
+    j->acfg = acfg;
+    j->seed = (uint64_t)o->seed;
+    if (dist_optim_create(&j->opt, j->be, g, &acfg, j->model.params, j->model.grads, j->model.num_params,
+                          j->model.param_block, j->model.grad_block, j->model.param_numel, j->model.param_alloc,
+                          o->distributed_optimizer, (size_t)o->bucket_size, err) != 0)
+        return -1;
+    int n = j->model.num_params;
+    j->cparams = calloc((size_t)n, sizeof *j->cparams);
+    j->offsets = calloc((size_t)n, sizeof *j->offsets);
+    if (!j->cparams || !j->offsets) return err_set(err, "out of memory for the checkpoint tables");
+    gpt_ckpt_params(&j->model, j->cparams);
+    gpt_ckpt_offsets(&j->model, j->offsets);
+    j->save = o->save, j->keep_last = o->keep_last, j->save_optim = !o->no_save_optim;
+    if (!rd) return 0;
+    /* the checkpoint's weights, position and optimizer state */
+    if (ckpt_load_params(rd, j->be, j->cparams, n, err) != 0) return err_prefix(err, "--load");
+    const ckpt_meta_t *meta = &rd->meta;
+    const char *optim = "not loaded (--finetune)";
+    if (!o->finetune) {
+        j->start_iter = meta->iteration;
+        j->consumed_start = meta->consumed_samples;
+        optim = "not loaded (--no-load-optim)";
+        if (!o->no_load_optim && !meta->has_optimizer) optim = "not in the checkpoint: Adam starts afresh";
+        if (!o->no_load_optim && meta->has_optimizer) {
+            if (meta->adam.kind != acfg.kind)
+                return err_set(err, "--load %s: the checkpoint's moments are LAMB's, this run uses Adam (add --no-load-optim)",
+                               rd->dir);
+            ckpt_optim_state_t st;
+            dist_optim_state(&j->opt, &st.exp_avg, &st.exp_avg_sq, &st.lo, &st.hi);
+            st.offset = j->offsets;
+            if (ckpt_load_optim(rd, j->be, j->cparams, n, &st, err) != 0) return err_prefix(err, "--load");
+            dist_optim_set_step(&j->opt, st.step);
+            optim = "loaded";
+        }
+    }
+    int n_note = snprintf(j->load_note, sizeof j->load_note,
+                          "loaded checkpoint %s: iteration %lld, %lld consumed samples, saved at (TP, DP) = (%d, %d)%s; "
+                          "optimizer state %s; seed %llu",
+                          rd->dir, (long long)meta->iteration, (long long)meta->consumed_samples, meta->tp_size,
+                          meta->dp_size, meta->zero1 ? " with ZeRO-1" : "", optim, (unsigned long long)j->seed);
+    const lr_schedule_t *a = &meta->schedule, *b = &j->sched;
+    if (!o->finetune && n_note > 0 && (size_t)n_note < sizeof j->load_note &&
+        (a->lr != b->lr || a->min_lr != b->min_lr || a->warmup_iters != b->warmup_iters ||
+         a->decay_iters != b->decay_iters || a->style != b->style))
+        snprintf(j->load_note + n_note, sizeof j->load_note - (size_t)n_note,
+                 "\nnote: the checkpoint's learning-rate schedule (%s, lr %g..%g, warmup %lld, decay %lld) differs "
+                 "from this run's; using this run's",
+                 lr_decay_style_name(a->style), (double)a->lr, (double)a->min_lr, (long long)a->warmup_iters,
+                 (long long)a->decay_iters);
+    return 0;
 }
 
 static void job_teardown(gpt_job_t *j) {
     dist_optim_destroy(&j->opt);
+    free(j->cparams), free(j->offsets);
     if (j->model.params) gpt_destroy(&j->model);
     gpt_data_close(&j->data);
     grid_destroy(&j->grid);
     free(j->buf), free(j->tokens), free(j->targets);
-}
-
-/* Gathers the TP shards; the first rank writes the global weights (the interim
- * single-file format, which megac generate loads at TP=1). */
-static int save_weights(gpt_job_t *j, const char *path, err_t *err) {
-    gpt_model_t *m = &j->model;
-    tensor_t *global = calloc((size_t)m->num_params, sizeof(tensor_t));
-    int rc = global ? 0 : err_set(err, "out of memory gathering weights");
-    for (int k = 0; k < m->num_params && rc == 0; k++) {
-        global[k] = m->params[k];
-        for (int d = 0; d < global[k].ndim; d++) global[k].shape[d] = global[k].global_shape[d];
-        global[k].split_dim = -1, global[k].split_offset = 0, global[k].device = DEVICE_CPU;
-        global[k].data = malloc(tensor_nbytes(&global[k]));
-        if (!global[k].data) rc = err_set(err, "out of memory gathering %s", global[k].name);
-        else rc = tp_gather_tensor(j->grid.tp, j->be, &m->params[k], global[k].data, err);
-        /* the file holds the vocabulary padded as for one rank (the rows beyond are
-         * zero padding for this TP size), so any layout loads it */
-        if (k == 0) global[k].shape[0] = gpt_padded_vocab(&j->cfg, 1);
-    }
-    if (rc == 0 && j->grid.world_rank == 0) {
-        char text[1024];
-        gpt_config_to_text(&j->cfg, text, sizeof text);
-        rc = wfile_save(path, text, backend_cpu(), global, m->num_params, err);
-    }
-    for (int k = 0; global && k < m->num_params; k++) free(global[k].data);
-    free(global);
-    return rc;
 }
 
 int cmd_train_gpt(int argc, char **argv) {
@@ -270,7 +383,14 @@ int cmd_train_gpt(int argc, char **argv) {
         {"eval-interval", ARG_INT, &o.eval_interval, "iterations between validations (1000)", 0},
         {"eval-iters", ARG_INT, &o.eval_iters, "iterations (global batches) per validation, 0 = none (100)", 0},
         {"metrics-file", ARG_STR, &o.metrics_file, "write JSON Lines metrics here (rank 0)", 0},
-        {"save", ARG_STR, &o.save, "write the trained (gathered) weights to this file at the end", 0},
+        {"save", ARG_STR, &o.save, "checkpoint directory: DIR/iter_NNNNNNN/ (one HDF5 file per TP rank) at the end and every --save-interval", 0},
+        {"save-interval", ARG_I64, &o.save_interval, "iterations between checkpoints (0: only at the end)", 0},
+        {"keep-last", ARG_INT, &o.keep_last, "keep only the newest K checkpoints in --save (0: all)", 0},
+        {"no-save-optim", ARG_FLAG, &o.no_save_optim, "save the weights without the Adam moments", 0},
+        {"load", ARG_STR, &o.load, "resume from a checkpoint directory (its latest iteration, or an iter_NNNNNNN directory)", 0},
+        {"no-load-optim", ARG_FLAG, &o.no_load_optim, "with --load: start Adam afresh", 0},
+        {"no-load-rng", ARG_FLAG, &o.no_load_rng, "with --load: use --seed rather than the checkpoint's", 0},
+        {"finetune", ARG_FLAG, &o.finetune, "with --load: weights only; iteration 0, fresh optimizer, --seed", 0},
         {"device", ARG_STR, &o.device, "cpu | cuda (cpu)", 0},
         {"print-params", ARG_FLAG, &o.print_params, "print the parameter count and memory, allocate nothing", 0},
     };
@@ -325,7 +445,7 @@ int cmd_train_gpt(int argc, char **argv) {
     gpt_job_t job;
     memset(&job, 0, sizeof job);
     job.cfg = cfg;
-    if (!failed && job_setup(&job, &o, &err) != 0) failed = 1;
+    if (!failed && job_setup(&job, &o, &sched, &err) != 0) failed = 1;
     int first = parallel_first_failure(failed);
     if (first >= 0) {
         if (rank == first)
@@ -345,21 +465,23 @@ int cmd_train_gpt(int argc, char **argv) {
         printf("data: %s, %lld tokens (train %lld windows), micro-batch %d, global batch %d, %lld iterations\n",
                o.data_path, (long long)job.data.tokens, (long long)gpt_data_num_samples(&job.data, SPLIT_TRAIN),
                o.micro_batch_size, o.global_batch_size, o.train_iters);
+        if (job.load_note[0]) printf("%s\n", job.load_note);
         fflush(stdout);
     }
     trainer_config_t tc = {o.train_iters, o.micro_batch_size, o.global_batch_size, g->dp_size, cfg.seq_length,
                            o.log_interval, o.eval_interval, o.eval_iters, sched, o.clip_grad,
-                           rank == 0 ? o.metrics_file : NULL, rank == 0 ? stdout : NULL, NULL};
+                           rank == 0 ? o.metrics_file : NULL, rank == 0 ? stdout : NULL, NULL,
+                           job.start_iter, job.consumed_start, o.save_interval};
     trainer_hooks_t hooks = {&job, job_train_micro, job_eval_micro, job_zero_grads,
-                             job_finish_grads, job_step, job_dp_mean};
+                             job_finish_grads, job_step, job_dp_mean, o.save ? job_save : NULL};
     trainer_result_t res;
     int rc = trainer_run(&tc, &hooks, &res, &err);
-    if (rc == 0 && rank == 0)
-        printf("training done: %lld iterations in %.1f s, final loss %.4f\n", o.train_iters, res.seconds, res.last_loss);
-    if (rc == 0 && o.save) {
-        rc = save_weights(&job, o.save, &err);
-        if (rc == 0 && rank == 0) printf("saved weights to %s\n", o.save);
-    }
+    long long ran = o.train_iters > job.start_iter ? o.train_iters - job.start_iter : 0;
+    if (rc == 0 && rank == 0 && ran == 0)
+        printf("nothing to train: the checkpoint is at iteration %lld and --train-iters is %lld\n",
+               (long long)job.start_iter, o.train_iters);
+    else if (rc == 0 && rank == 0)
+        printf("training done: %lld iterations in %.1f s, final loss %.4f\n", ran, res.seconds, res.last_loss);
     if (rc != 0) {
         fprintf(stderr, "megac train gpt: rank %d: error: %s\n", rank, err.msg);
         if (parallel_world_size() > 1) parallel_abort(1);

@@ -1,0 +1,62 @@
+/* ckpt_meta.h — the metadata record of a megac checkpoint and its JSON form.
+ *
+ * Every HDF5 file of a checkpoint carries the same record as a JSON string in
+ * its root attribute `metadata`, with the CRC32C of those bytes in
+ * `metadata_crc32c` (attributes cannot carry HDF5's Fletcher32 filter). It holds
+ * what a run needs to continue exactly and what a loader needs to find and
+ * check the files:
+ *
+ *   format, format_version, megac_version
+ *   iteration, consumed_train_samples
+ *   model:        {"type": "gpt", <every gpt_config_t field>}
+ *   parallel:     tensor/pipeline/data-parallel sizes, world size, ZeRO-1
+ *   optimizer:    {"type": "adamw" | "lamb", "has_state", "step", betas, eps, weight decay}
+ *   lr_scheduler: max/min lr, warmup and decay iterations, decay style, num_steps
+ *   loss_scaler:  {"scale": 1.0} (megac trains in fp32 and has no loss scaler yet)
+ *   rng:          megac's generator is counter-based (Philox of seed, purpose, rank,
+ *                 step), so its whole state is the seed and the iteration
+ *   data:         consumed_train_samples (the sampler's position) and the seed
+ *
+ * The model configuration travels as "key=value" lines (gpt_config_to_text: a
+ * "model=NAME" line, then numbers), so this file does not depend on models/. */
+#ifndef MEGAC_CKPT_META_H
+#define MEGAC_CKPT_META_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../framework/error.h"
+#include "../framework/optim.h"
+
+#define CKPT_FORMAT_NAME "megac-checkpoint"
+#define CKPT_FORMAT_VERSION 1
+
+typedef struct ckpt_meta {
+    int format_version;
+    char megac_version[32];
+    int64_t iteration;
+    int64_t consumed_samples;
+    char model_type[16];
+    char model_config[2048];  /* "model=NAME\n" then "key=value\n" lines */
+    int tp_size, pp_size, dp_size, world_size;
+    int zero1;                /* optimizer state sharded over data-parallel ranks */
+    int has_optimizer;        /* whether the files hold Adam moments */
+    int64_t optimizer_step;
+    adamw_config_t adam;
+    lr_schedule_t schedule;
+    double loss_scale;
+    uint64_t seed;
+} ckpt_meta_t;
+
+/* Format version, loss scale 1, one rank; everything else zero. */
+void ckpt_meta_init(ckpt_meta_t *m);
+
+/* The JSON text (malloc'ed, caller frees). */
+int ckpt_meta_to_json(const ckpt_meta_t *m, char **json, err_t *err);
+/* Parses and checks len bytes of JSON (no NUL needed); messages name the field. */
+int ckpt_meta_from_json(const char *json, size_t len, ckpt_meta_t *m, err_t *err);
+
+/* CRC-32C (Castagnoli; crc32c(0, "123456789", 9) == 0xE3069283); crc chains calls. */
+uint32_t crc32c(uint32_t crc, const void *data, size_t n);
+
+#endif
