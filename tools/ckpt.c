@@ -23,8 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../checkpoints/gpt_checkpoint.h"
-#include "../checkpoints/hf_gpt2.h"
+#include "gpt_checkpoint.h"
+#include "hf_gpt2.h"
 #include "args.h"
 #include "commands.h"
 

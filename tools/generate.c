@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../checkpoints/gpt_checkpoint.h"
+#include "gpt_checkpoint.h"
 #include "../framework/backend.h"
 #include "../framework/rng.h"
 #include "../models/gpt.h"

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../checkpoints/gpt_checkpoint.h"
+#include "gpt_checkpoint.h"
 #include "../framework/backend.h"
 #include "../framework/trainer.h"
 #include "../models/gpt.h"

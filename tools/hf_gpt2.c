@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "gpt_checkpoint.h"
-#include "safetensors.h"
+#include "../checkpoints/safetensors.h"
 
 typedef enum xform {
     X_COPY,      /* same layout */

@@ -6,7 +6,7 @@
 #define MEGAC_GPT_CHECKPOINT_H
 
 #include "../models/gpt.h"
-#include "checkpoint.h"
+#include "../checkpoints/checkpoint.h"
 
 /* params[k] for each of the model's m->num_params tensors. */
 void gpt_ckpt_params(const gpt_model_t *m, ckpt_param_t *params);
