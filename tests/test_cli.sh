@@ -74,6 +74,11 @@ expect_error "generate without weights" "$W/none.bin" -- \
 out=$( ($LIMIT; "$MEGAC" train gpt --preset gpt-8.3b --print-params) 2>&1)
 if printf '%s' "$out" | grep -q "parameters: 8314288128 (8.314 B)"; then echo "ok: gpt-8.3b --print-params"; else fail "gpt-8.3b --print-params: $out"; fi
 
+# the dry run at the 8.3B/512-GPU layout: one rank's exact 1/8 shards, the analytic total, nothing allocated
+out=$( ($LIMIT; "$MEGAC" train gpt --preset gpt-8.3b --tensor-model-parallel-size 8 --dry-run --world-size 512) 2>&1)
+if printf '%s' "$out" | grep -q "= 8317040640 = gpt_param_count"; then echo "ok: gpt-8.3b --dry-run at TP=8 x 512"
+else fail "gpt-8.3b --dry-run: $(printf '%s' "$out" | tail -3)"; fi
+
 # train, log, save, generate
 if "$MEGAC" train gpt "${TINY[@]}" --data-path "$W/text.txt" --metrics-file "$W/m.jsonl" --save "$W/ck" > "$W/log.txt" 2>&1; then
   n=$(grep -c '"lm_loss"' "$W/m.jsonl")

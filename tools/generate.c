@@ -8,6 +8,7 @@
 
 #include "gpt_checkpoint.h"
 #include "../framework/backend.h"
+#include "../data/tokenizer.h"
 #include "../framework/rng.h"
 #include "../models/gpt.h"
 #include "args.h"
@@ -54,7 +55,8 @@ static int sample_token(float *logits, int V, float temperature, int top_k, floa
 }
 
 int cmd_generate(int argc, char **argv) {
-    const char *load = NULL, *prompt = "\n", *device = "cpu";
+    const char *load = NULL, *prompt = "\n", *device = "cpu", *tokenizer_type = "Byte";
+    const char *vocab_file = NULL, *merge_file = NULL, *tiktoken_file = NULL;
     int max_new = 200, top_k = 40;
     float temperature = 0.8f;
     long long seed = 1234;
@@ -66,6 +68,10 @@ int cmd_generate(int argc, char **argv) {
         {"top-k", ARG_INT, &top_k, "sample among the k most likely tokens, 0 = all (40)", 0},
         {"seed", ARG_I64, &seed, "sampling seed (1234)", 0},
         {"device", ARG_STR, &device, "cpu | cuda (cpu)", 0},
+        {"tokenizer-type", ARG_STR, &tokenizer_type, "the training run's: Byte | GPT2BPETokenizer | BertWordPiece* (Byte)", 0},
+        {"vocab-file", ARG_STR, &vocab_file, "tokenizer vocabulary (vocab.json / vocab.txt)", 0},
+        {"merge-file", ARG_STR, &merge_file, "GPT-2 BPE merges.txt", 0},
+        {"tiktoken-file", ARG_STR, &tiktoken_file, "GPT-2 BPE ranks (gpt2.tiktoken) instead of the two above", 0},
     };
     int nspec = (int)(sizeof spec / sizeof spec[0]);
     err_t err = {{0}};
@@ -77,6 +83,12 @@ int cmd_generate(int argc, char **argv) {
     memset(&rd, 0, sizeof rd);
     float *logits = NULL, *scratch = NULL;
     int *ctx = NULL;
+    int byte_level = strcmp(tokenizer_type, "Byte") == 0, have_tok = 0;
+    tokenizer_t tok;
+    tokenizer_scratch_t tsc;
+    tok_buf_t ids = {0};
+    byte_buf_t text = {0};
+    memset(&tsc, 0, sizeof tsc);
     if (args_parse(spec, nspec, argc, argv, "megac generate", &help, &err) != 0) goto out;
     if (help) {
         args_print_help(stdout, "megac generate --load DIR [--prompt TEXT] [flags]", spec, nspec);
@@ -95,6 +107,12 @@ int cmd_generate(int argc, char **argv) {
         goto out;
     }
     if (prompt[0] == 0) prompt = "\n";
+    byte_level = strcmp(tokenizer_type, "Byte") == 0;
+    if (!byte_level) {
+        if (tokenizer_open(&tok, tokenizer_type, vocab_file, merge_file, tiktoken_file, &err) != 0) goto out;
+        have_tok = 1;
+        if (tokenizer_scratch_init(&tsc, &tok, &err) != 0) goto out;
+    }
     backend_t *be = backend_by_name(device, &err);
     if (!be) goto out;
     gpt_config_t cfg;
@@ -121,7 +139,21 @@ int cmd_generate(int argc, char **argv) {
     }
     ckpt_close(&rd);
     int V = cfg.vocab_size;
+    int tok_vocab = byte_level ? 256 : tokenizer_vocab_size(&tok);
+    if (tok_vocab != V) {
+        err_set(&err, "--tokenizer-type %s has %d tokens but the checkpoint's model has %d (the training run's tokenizer?)",
+                tokenizer_type, tok_vocab, V);
+        goto out;
+    }
     size_t plen = strlen(prompt);
+    if (!byte_level) {
+        if (tokenizer_encode(&tok, &tsc, prompt, plen, &ids, &err) != 0) goto out;
+        plen = ids.n;
+        if (plen == 0) {
+            err_set(&err, "--prompt encodes to no tokens");
+            goto out;
+        }
+    }
     size_t cap = plen + (size_t)max_new;
     ctx = malloc(sizeof(int) * (cap > 0 ? cap : 1));
     logits = malloc(sizeof(float) * m.V_local);
@@ -130,7 +162,7 @@ int cmd_generate(int argc, char **argv) {
         err_set(&err, "out of memory");
         goto out;
     }
-    for (size_t i = 0; i < plen; i++) ctx[i] = (unsigned char)prompt[i];
+    for (size_t i = 0; i < plen; i++) ctx[i] = byte_level ? (unsigned char)prompt[i] : ids.v[i];
     size_t n = plen;
     fputs(prompt, stdout);
     rng_key_t key = {(uint64_t)seed, rng_stream(RNG_PURPOSE_SAMPLE, 0, 0), 0};
@@ -141,9 +173,16 @@ int cmd_generate(int argc, char **argv) {
         if (gpt_forward(&m, ctx + start, NULL, NULL, 1, len, 0, 0, &unused, &err) != 0) goto out;
         gpt_logits_at(&m, 0, len - 1, logits);
         double u = rng_uniform_from_u32(rng_u32(key, (uint64_t)s));
-        int tok = sample_token(logits, V, temperature, top_k, scratch, u);
-        ctx[n++] = tok;
-        putchar(tok);
+        int next = sample_token(logits, V, temperature, top_k, scratch, u);
+        ctx[n++] = next;
+        if (byte_level) {
+            putchar(next);
+        } else { /* a token's bytes (a character may span two BPE tokens: bytes go out as they come) */
+            int32_t one = next;
+            text.n = 0;
+            if (tokenizer_decode(&tok, &one, 1, &text, &err) != 0) goto out;
+            fwrite(text.v, 1, text.n, stdout);
+        }
         fflush(stdout);
     }
     putchar('\n');
@@ -152,6 +191,11 @@ out:
     if (m.params) gpt_destroy(&m);
     ckpt_close(&rd);
     free(cparams), free(ctx), free(logits), free(scratch);
+    free(ids.v), free(text.v);
+    if (have_tok) {
+        tokenizer_scratch_free(&tsc);
+        tokenizer_close(&tok);
+    }
     if (rc) fprintf(stderr, "megac generate: error: %s\n", err.msg);
     return rc;
 }

@@ -21,6 +21,7 @@
 #include "args.h"
 #include "commands.h"
 #include "gpt_data.h"
+#include "plan_model.h"
 
 typedef struct train_opts {
     const char *preset, *data_path, *split, *tokenizer_type, *lr_decay_style, *metrics_file;
@@ -30,7 +31,7 @@ typedef struct train_opts {
     int keep_last, no_load_optim, no_load_rng, no_save_optim, finetune;
     long long train_iters, lr_warmup_iters, lr_decay_iters, seed, bucket_size, save_interval;
     float lr, min_lr, weight_decay, clip_grad, beta1, beta2, eps;
-    int print_params;
+    int print_params, dry_run, world_size;
 } train_opts_t;
 
 typedef struct gpt_job {
@@ -393,6 +394,8 @@ int cmd_train_gpt(int argc, char **argv) {
         {"finetune", ARG_FLAG, &o.finetune, "with --load: weights only; iteration 0, fresh optimizer, --seed", 0},
         {"device", ARG_STR, &o.device, "cpu | cuda (cpu)", 0},
         {"print-params", ARG_FLAG, &o.print_params, "print the parameter count and memory, allocate nothing", 0},
+        {"dry-run", ARG_FLAG, &o.dry_run, "one rank's shapes, parameters, memory and communication for --world-size ranks; allocate nothing", 0},
+        {"world-size", ARG_INT, &o.world_size, "ranks the dry run plans for (default: TP)", 0},
     };
     int nspec = (int)(sizeof spec / sizeof spec[0]);
     err_t err = {{0}};
@@ -420,7 +423,7 @@ int cmd_train_gpt(int argc, char **argv) {
     /* the vocabulary comes from the tokenizer; --print-params alone keeps GPT-2's */
     gpt_data_opts_t dopts = {o.data_path, o.split, o.tokenizer_type, o.vocab_file, o.merge_file, o.tiktoken_file,
                              0, 0, 0, 0};
-    if (!failed && (!o.print_params || args_seen(spec, nspec, "tokenizer-type")) &&
+    if (!failed && (!(o.print_params || o.dry_run) || args_seen(spec, nspec, "tokenizer-type")) &&
         gpt_data_vocab_size(&dopts, &cfg.vocab_size, &err) != 0)
         failed = 1;
     if (!failed && gpt_config_validate(&cfg, 1, &err) != 0) failed = 1;
@@ -431,6 +434,17 @@ int cmd_train_gpt(int argc, char **argv) {
                          o.global_batch_size, o.micro_batch_size) != 0;
     if (!failed && o.print_params) {
         print_params(&cfg, o.micro_batch_size);
+        return 0;
+    }
+    if (!failed && o.dry_run) { /* the planner's numbers for one rank, from the same code as megac plan */
+        int world = o.world_size > 0 ? o.world_size : o.tensor_parallel;
+        int dp = o.tensor_parallel > 0 ? world / o.tensor_parallel : 0;
+        int gb = o.global_batch_size > 0 ? o.global_batch_size : o.micro_batch_size * (dp > 0 ? dp : 1);
+        if (plan_dry_run(&cfg, o.tensor_parallel, world, o.micro_batch_size, gb, o.distributed_optimizer, stdout,
+                         &err) != 0) {
+            fprintf(stderr, "megac train gpt: error: %s\n", err.msg);
+            return 1;
+        }
         return 0;
     }
     if (!failed && check_options(&o, &cfg, &sched, &err) != 0) failed = 1;
