@@ -93,21 +93,26 @@ int trainer_run(const trainer_config_t *cfg, trainer_hooks_t *h, trainer_result_
             double now = trainer_now();
             double sec = (now - t_log) / (double)iters_since_log;
             double tps = (double)cfg->global_batch_size * cfg->seq_length / sec;
+            char extra[256] = "", extra_json[256] = "";
+            if (h->log_extra && h->log_extra(h->self, extra, sizeof extra, extra_json, sizeof extra_json, err) != 0) {
+                rc = err_prefix(err, "iteration %lld", (long long)it);
+                goto done;
+            }
             if (cfg->log) {
                 fprintf(cfg->log,
                         " iteration %8lld/%8lld | consumed samples: %12lld | elapsed time per "
                         "iteration (ms): %.1f | learning rate: %.6E | global batch size: %5d | lm loss: "
-                        "%.6E | grad norm: %.3f | tokens per second: %.1f |\n",
+                        "%.6E | grad norm: %.3f | tokens per second: %.1f |%s\n",
                         (long long)it, (long long)cfg->train_iters, (long long)consumed, sec * 1e3, (double)lr,
-                        cfg->global_batch_size, loss, norm, tps);
+                        cfg->global_batch_size, loss, norm, tps, extra);
                 fflush(cfg->log);
             }
             if (metrics) {
                 fprintf(metrics,
                         "{\"iteration\": %lld, \"consumed_samples\": %lld, \"lm_loss\": %.9g, \"lr\": %.9g, "
-                        "\"grad_norm\": %.9g, \"ms_per_iter\": %.3f, \"tokens_per_sec\": %.3f}\n",
+                        "\"grad_norm\": %.9g, \"ms_per_iter\": %.3f, \"tokens_per_sec\": %.3f%s}\n",
                         (long long)it, (long long)consumed, loss, (double)lr,
-                        norm, sec * 1e3, tps);
+                        norm, sec * 1e3, tps, extra_json);
                 fflush(metrics);
             }
             t_log = now;

@@ -35,6 +35,9 @@ typedef struct trainer_hooks {
     int (*dp_mean)(void *self, double *v, err_t *err);
     /* optional: checkpoint after iteration `it`, `consumed` samples consumed in all */
     int (*save)(void *self, int64_t it, int64_t consumed, err_t *err);
+    /* optional, called on every rank at each log line: more fields for the log
+     * line (" | name: value |") and the metrics object (", \"name\": value") */
+    int (*log_extra)(void *self, char *text, size_t tn, char *json, size_t jn, err_t *err);
 } trainer_hooks_t;
 
 typedef struct trainer_config {

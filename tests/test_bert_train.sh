@@ -33,6 +33,8 @@ first=$(grep '"lm_loss"' "$W/m.jsonl" | head -1 | sed 's/.*"lm_loss": \([^,]*\),
 last=$(grep '"lm_loss"' "$W/m.jsonl" | tail -1 | sed 's/.*"lm_loss": \([^,]*\),.*/\1/')
 awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a - 1.0) }' || fail "loss did not fall: $first -> $last"
 echo "ok: BERT loss $first -> $last"
+grep -q '"mlm_loss"' "$W/m.jsonl" && grep -q '"sop_loss"' "$W/m.jsonl" && grep -q "mlm loss: .* sop loss: " "$W/train.log" \
+  || fail "the masked-LM and sentence losses are not logged separately"
 
 expect_error() { # name pattern args...
   local name=$1 pattern=$2; shift 2

@@ -23,7 +23,8 @@ typedef struct bert_job {
     dist_optim_t opt;
     bert_data_t data;
     int micro_batch, global_batch, num_micro;
-    double mlm_sum, sop_sum;              /* training losses since the last report */
+    double mlm_sum, sop_sum;              /* training losses since the last log line */
+    int64_t loss_count;
     int64_t eval_masked, eval_correct, eval_sop, eval_sop_correct, *label_count;
 } bert_job_t;
 
@@ -38,7 +39,7 @@ static int job_train_micro(void *self, int64_t it, int micro, int last, float gr
     if (last) dist_optim_arm(&j->opt);
     j->model.grad_ready = last ? dist_optim_grad_ready : NULL;
     *loss = r.mlm_loss + r.sop_loss;
-    j->mlm_sum += r.mlm_loss, j->sop_sum += r.sop_loss;
+    j->mlm_sum += r.mlm_loss, j->sop_sum += r.sop_loss, j->loss_count++;
     return bert_backward(&j->model, grad_scale, step, err);
 }
 
@@ -59,6 +60,23 @@ static int job_eval_micro(void *self, int64_t k, double *loss, err_t *err) {
     j->eval_sop += j->cfg.binary_head ? b->B : 0, j->eval_sop_correct += r.sop_correct;
     for (int i = 0; i < b->n_mlm; i++) j->label_count[b->mlm_labels[i]]++;
     *loss = r.mlm_loss + r.sop_loss;
+    return 0;
+}
+
+/* the two BERT losses since the last log line, averaged over micro-batches and DP ranks */
+static int job_log_extra(void *self, char *text, size_t tn, char *json, size_t jn, err_t *err) {
+    bert_job_t *j = self;
+    double v[3] = {j->mlm_sum, j->sop_sum, (double)j->loss_count};
+    if (j->grid.dp_size > 1 && comm_allreduce_f64(j->grid.dp, v, 3, COMM_SUM, err) != 0) return -1;
+    double mlm = v[2] > 0 ? v[0] / v[2] : 0, sop = v[2] > 0 ? v[1] / v[2] : 0;
+    if (j->cfg.binary_head) {
+        snprintf(text, tn, " mlm loss: %.6E | sop loss: %.6E |", mlm, sop);
+        snprintf(json, jn, ", \"mlm_loss\": %.9g, \"sop_loss\": %.9g", mlm, sop);
+    } else {
+        snprintf(text, tn, " mlm loss: %.6E |", mlm);
+        snprintf(json, jn, ", \"mlm_loss\": %.9g", mlm);
+    }
+    j->mlm_sum = j->sop_sum = 0, j->loss_count = 0;
     return 0;
 }
 
@@ -235,7 +253,7 @@ int cmd_train_bert(int argc, char **argv) {
                            .log = rank == 0 ? stdout : NULL};
     trainer_hooks_t hooks = {.self = &job, .train_micro = job_train_micro, .eval_micro = job_eval_micro,
                              .zero_grads = job_zero_grads, .finish_grads = job_finish_grads, .step = job_step,
-                             .dp_mean = job_dp_mean};
+                             .dp_mean = job_dp_mean, .log_extra = job_log_extra};
     trainer_result_t res;
     int rc = trainer_run(&tc, &hooks, &res, &err);
     if (rc == 0 && o.eval_iters > 0) {

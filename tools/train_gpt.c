@@ -486,8 +486,9 @@ int cmd_train_gpt(int argc, char **argv) {
                            o.log_interval, o.eval_interval, o.eval_iters, sched, o.clip_grad,
                            rank == 0 ? o.metrics_file : NULL, rank == 0 ? stdout : NULL, NULL,
                            job.start_iter, job.consumed_start, o.save_interval};
-    trainer_hooks_t hooks = {&job, job_train_micro, job_eval_micro, job_zero_grads,
-                             job_finish_grads, job_step, job_dp_mean, o.save ? job_save : NULL};
+    trainer_hooks_t hooks = {.self = &job, .train_micro = job_train_micro, .eval_micro = job_eval_micro,
+                             .zero_grads = job_zero_grads, .finish_grads = job_finish_grads, .step = job_step,
+                             .dp_mean = job_dp_mean, .save = o.save ? job_save : NULL};
     trainer_result_t res;
     int rc = trainer_run(&tc, &hooks, &res, &err);
     long long ran = o.train_iters > job.start_iter ? o.train_iters - job.start_iter : 0;
