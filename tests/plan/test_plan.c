@@ -228,7 +228,7 @@ static void test_gpt_counts(void) {
 }
 
 /* The tensor list against the tensors the model itself creates, on every rank
- * of TP 1, 2 and 4 (a communicator stub carries the rank; gpt_create does not
+ * of TP 1, 2 and 4 (a communicator descriptor carries the rank; gpt_create does not
  * communicate). The vocabulary 100 pads differently at each TP size. */
 static void test_against_gpt_create(void) {
     gpt_config_t c;
@@ -240,11 +240,11 @@ static void test_against_gpt_create(void) {
     int compared = 0;
     for (int tp = 1; tp <= 4; tp *= 2) {
         for (int rank = 0; rank < tp; rank++) {
-            comm_t stub;
-            memset(&stub, 0, sizeof stub);
-            snprintf(stub.name, sizeof stub.name, "tp");
-            stub.rank = rank, stub.size = tp, stub.be = backend_cpu();
-            gpt_parallel_t par = {&stub, 1};
+            comm_t tp_desc;
+            memset(&tp_desc, 0, sizeof tp_desc);
+            snprintf(tp_desc.name, sizeof tp_desc.name, "tp");
+            tp_desc.rank = rank, tp_desc.size = tp, tp_desc.be = backend_cpu();
+            gpt_parallel_t par = {&tp_desc, 1};
             gpt_model_t g;
             err_t err;
             if (gpt_create(&g, &c, backend_cpu(), 1, 8, &par, &err) != 0) {
