@@ -203,20 +203,24 @@ double cpu_sum(backend_t *be, const float *x, size_t n) {
     return reduce(x, n, 0);
 }
 
+/* Adam's moment update at one element, returning the decoupled-decay update
+ * direction m^/(sqrt(v^)+eps) + wd*p (AdamW applies it, LAMB scales it first) */
+static inline float adam_direction(float p, float g, float *m, float *v, float beta1, float beta2, float eps,
+                                   float weight_decay, float bc1, float bc2) {
+    float mi = beta1 * *m + (1.0f - beta1) * g;
+    float vi = beta2 * *v + (1.0f - beta2) * g * g;
+    *m = mi;
+    *v = vi;
+    return (mi / bc1) / (sqrtf(vi / bc2) + eps) + weight_decay * p;
+}
+
 void cpu_adamw(backend_t *be, float *p, const float *g, float *m, float *v, size_t n, float lr,
                float beta1, float beta2, float eps, float weight_decay, float bc1, float bc2,
                float grad_scale) {
     (void)be;
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        float gi = g[i] * grad_scale;
-        float mi = beta1 * m[i] + (1.0f - beta1) * gi;
-        float vi = beta2 * v[i] + (1.0f - beta2) * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        float update = (mi / bc1) / (sqrtf(vi / bc2) + eps) + weight_decay * p[i];
-        p[i] -= lr * update;
-    }
+    for (size_t i = 0; i < n; i++)
+        p[i] -= lr * adam_direction(p[i], g[i] * grad_scale, &m[i], &v[i], beta1, beta2, eps, weight_decay, bc1, bc2);
 }
 
 void cpu_lamb_moments(backend_t *be, const float *p, const float *g, float *m, float *v, float *u, size_t n,
@@ -224,14 +228,8 @@ void cpu_lamb_moments(backend_t *be, const float *p, const float *g, float *m, f
                       float grad_scale) {
     (void)be;
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        float gi = g[i] * grad_scale;
-        float mi = beta1 * m[i] + (1.0f - beta1) * gi;
-        float vi = beta2 * v[i] + (1.0f - beta2) * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        u[i] = (mi / bc1) / (sqrtf(vi / bc2) + eps) + weight_decay * p[i];
-    }
+    for (size_t i = 0; i < n; i++)
+        u[i] = adam_direction(p[i], g[i] * grad_scale, &m[i], &v[i], beta1, beta2, eps, weight_decay, bc1, bc2);
 }
 
 int cpu_has_inf_nan(backend_t *be, const float *x, size_t n) {

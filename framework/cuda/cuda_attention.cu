@@ -67,22 +67,6 @@ static __global__ void attention_softmax_kernel(float *probs, float *scratch, co
     }
 }
 
-/* dst = dropout(src) over the whole probability tensor, one Philox block per thread */
-static __global__ void attention_dropout_kernel(float *dst, const float *src, size_t n, float drop,
-                                                rng_key_t key) {
-    float scale = 1.0f / (1.0f - drop);
-    size_t nb = (n + 3) / 4;
-    CUDA_FOR(blk, nb) {
-        cuda_philox_words_t w = cuda_philox(key, blk);
-#pragma unroll
-        for (unsigned l = 0; l < 4; l++) {
-            size_t i = blk * 4 + l;
-            if (i < n)
-                dst[i] = cuda_uniform(cuda_philox_word(w, l)) >= drop ? src[i] * scale : 0.0f;
-        }
-    }
-}
-
 /* dS = P * (dP - rowsum(P * dP)) with dP = dropout'(dPd), in place in dp. One warp per row. */
 static __global__ void attention_dsoftmax_kernel(float *dp, const float *probs, size_t rows, int T,
                                                  float drop, rng_key_t key) {
@@ -150,9 +134,9 @@ void cuda_attention_backward(backend_t *be, float *dqkv, float *scratch, float *
     size_t rows = (size_t)B * NH * T, total = rows * (size_t)T;
     const float *pd = probs;
     if (drop > 0.0f) {
-        attention_dropout_kernel<<<cuda_blocks((total + 3) / 4, CUDA_THREADS), CUDA_THREADS>>>(
+        cuda_dropout_kernel<<<cuda_blocks((total + 3) / 4, CUDA_THREADS), CUDA_THREADS>>>(
             scratch, probs, total, drop, s->key);
-        if (!cuda_launched(be, op, "attention_dropout_kernel")) return;
+        if (!cuda_launched(be, op, "cuda_dropout_kernel")) return;
         pd = scratch;
     }
     for (int b = 0; b < B; b++) {

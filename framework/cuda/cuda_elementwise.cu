@@ -102,19 +102,6 @@ void cuda_axpy(backend_t *be, float *y, const float *x, size_t n, float alpha) {
 /* ---------------------------------------------------------------- dropout */
 
 /* one Philox block (four elements) per thread */
-static __global__ void dropout_forward_kernel(float *x, size_t n, float p, rng_key_t key) {
-    float scale = 1.0f / (1.0f - p);
-    size_t nb = (n + 3) / 4;
-    CUDA_FOR(blk, nb) {
-        cuda_philox_words_t w = cuda_philox(key, blk);
-#pragma unroll
-        for (unsigned l = 0; l < 4; l++) {
-            size_t i = blk * 4 + l;
-            if (i < n) x[i] = cuda_uniform(cuda_philox_word(w, l)) >= p ? x[i] * scale : 0.0f;
-        }
-    }
-}
-
 static __global__ void dropout_backward_kernel(float *dinp, const float *dout, size_t n, float p,
                                                rng_key_t key) {
     float scale = 1.0f / (1.0f - p);
@@ -131,8 +118,8 @@ static __global__ void dropout_backward_kernel(float *dinp, const float *dout, s
 
 void cuda_dropout_forward(backend_t *be, float *x, size_t n, float p, rng_key_t key) {
     if (p <= 0.0f || n == 0) return;
-    dropout_forward_kernel<<<cuda_blocks((n + 3) / 4, CUDA_THREADS), CUDA_THREADS>>>(x, n, p, key);
-    cuda_launched(be, "dropout_forward", "dropout_forward_kernel");
+    cuda_dropout_kernel<<<cuda_blocks((n + 3) / 4, CUDA_THREADS), CUDA_THREADS>>>(x, x, n, p, key);
+    cuda_launched(be, "dropout_forward", "cuda_dropout_kernel");
 }
 
 void cuda_dropout_backward(backend_t *be, float *dinp, const float *dout, size_t n, float p,
@@ -294,18 +281,23 @@ double cuda_sum(backend_t *be, const float *x, size_t n) { return reduce(be, "su
 
 /* ---------------------------------------------------------------- optimizer, checks, casts */
 
+/* Adam's moment update at one element, returning the decoupled-decay update
+ * direction m^/(sqrt(v^)+eps) + wd*p (AdamW applies it, LAMB scales it first) */
+static __device__ __forceinline__ float adam_direction(float p, float g, float *m, float *v, float beta1,
+                                                       float beta2, float eps, float weight_decay, float bc1,
+                                                       float bc2) {
+    float mi = beta1 * *m + (1.0f - beta1) * g;
+    float vi = beta2 * *v + (1.0f - beta2) * g * g;
+    *m = mi;
+    *v = vi;
+    return (mi / bc1) / (sqrtf(vi / bc2) + eps) + weight_decay * p;
+}
+
 static __global__ void adamw_kernel(float *p, const float *g, float *m, float *v, size_t n,
                                     float lr, float beta1, float beta2, float eps,
                                     float weight_decay, float bc1, float bc2, float grad_scale) {
-    CUDA_FOR(i, n) {
-        float gi = g[i] * grad_scale;
-        float mi = beta1 * m[i] + (1.0f - beta1) * gi;
-        float vi = beta2 * v[i] + (1.0f - beta2) * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        float update = (mi / bc1) / (sqrtf(vi / bc2) + eps) + weight_decay * p[i];
-        p[i] -= lr * update;
-    }
+    CUDA_FOR(i, n) p[i] -= lr * adam_direction(p[i], g[i] * grad_scale, &m[i], &v[i], beta1, beta2, eps, weight_decay,
+                                               bc1, bc2);
 }
 
 void cuda_adamw(backend_t *be, float *p, const float *g, float *m, float *v, size_t n, float lr,
@@ -320,14 +312,8 @@ void cuda_adamw(backend_t *be, float *p, const float *g, float *m, float *v, siz
 static __global__ void lamb_moments_kernel(const float *p, const float *g, float *m, float *v, float *u,
                                            size_t n, float beta1, float beta2, float eps,
                                            float weight_decay, float bc1, float bc2, float grad_scale) {
-    CUDA_FOR(i, n) {
-        float gi = g[i] * grad_scale;
-        float mi = beta1 * m[i] + (1.0f - beta1) * gi;
-        float vi = beta2 * v[i] + (1.0f - beta2) * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        u[i] = (mi / bc1) / (sqrtf(vi / bc2) + eps) + weight_decay * p[i];
-    }
+    CUDA_FOR(i, n) u[i] = adam_direction(p[i], g[i] * grad_scale, &m[i], &v[i], beta1, beta2, eps, weight_decay, bc1,
+                                         bc2);
 }
 
 void cuda_lamb_moments(backend_t *be, const float *p, const float *g, float *m, float *v, float *u, size_t n,

@@ -62,4 +62,21 @@ static __host__ __device__ __forceinline__ int cuda_keep(rng_key_t key, uint64_t
     return cuda_uniform(cuda_rng_u32(key, index)) >= p;
 }
 
+#ifdef __CUDACC__
+/* dst = dropout(src) over n elements (dst may be src), one Philox block per four
+ * elements per thread: the same mask as rng_keep(key, i, p). */
+static __global__ void cuda_dropout_kernel(float *dst, const float *src, size_t n, float p, rng_key_t key) {
+    float scale = 1.0f / (1.0f - p);
+    size_t nb = (n + 3) / 4;
+    for (size_t blk = (size_t)blockIdx.x * blockDim.x + threadIdx.x; blk < nb; blk += (size_t)gridDim.x * blockDim.x) {
+        cuda_philox_words_t w = cuda_philox(key, blk);
+#pragma unroll
+        for (unsigned l = 0; l < 4; l++) {
+            size_t i = blk * 4 + l;
+            if (i < n) dst[i] = cuda_uniform(cuda_philox_word(w, l)) >= p ? src[i] * scale : 0.0f;
+        }
+    }
+}
+#endif
+
 #endif
