@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../framework/config_text.h"
+
 void ckpt_meta_init(ckpt_meta_t *m) {
     memset(m, 0, sizeof *m);
     m->format_version = CKPT_FORMAT_VERSION;
@@ -54,29 +56,21 @@ static double f2d(float f) {
     return (double)f;
 }
 
-/* the model's "key=value" lines as JSON numbers */
+/* one "key=value" line of the model's configuration as a JSON number */
+static int add_model_field(void *ctx, const char *key, const char *val, err_t *err) {
+    if (strcmp(key, "model") == 0) return 0; /* the model's name: "type" */
+    char *end;
+    double v = strtod(val, &end);
+    if (end == val || *end || !isfinite(v))
+        return err_set(err, "model configuration field %s: '%s' is not a number", key, val);
+    if (v != floor(v)) v = f2d((float)v); /* a float field */
+    if (!cJSON_AddNumberToObject((cJSON *)ctx, key, v)) return err_set(err, "out of memory");
+    return 0;
+}
+
 static int add_model(cJSON *obj, const ckpt_meta_t *m, err_t *err) {
     if (!cJSON_AddStringToObject(obj, "type", m->model_type)) return err_set(err, "out of memory");
-    const char *p = m->model_config;
-    while (*p) {
-        const char *eol = strchr(p, '\n');
-        size_t n = eol ? (size_t)(eol - p) : strlen(p);
-        char line[160];
-        if (n >= sizeof line) return err_set(err, "model configuration line too long");
-        memcpy(line, p, n);
-        line[n] = 0;
-        p += n + (eol ? 1 : 0);
-        if (!line[0]) continue;
-        char *eq = strchr(line, '='), *end;
-        if (!eq) return err_set(err, "model configuration line '%s' has no '='", line);
-        *eq = 0;
-        if (strcmp(line, "model") == 0) continue; /* the model's name: "type" */
-        double v = strtod(eq + 1, &end);
-        if (end == eq + 1 || *end || !isfinite(v))
-            return err_set(err, "model configuration field %s: '%s' is not a number", line, eq + 1);
-        if (v != floor(v)) v = f2d((float)v); /* a float field */
-        if (!cJSON_AddNumberToObject(obj, line, v)) return err_set(err, "out of memory");
-    }
+    if (config_each_line(m->model_config, add_model_field, obj, err) != 0) return err_prefix(err, "model configuration");
     return 0;
 }
 

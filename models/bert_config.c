@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "bert.h"
-#include "config_text.h"
+#include "../framework/config_text.h"
 
 void bert_config_defaults(bert_config_t *c) {
     memset(c, 0, sizeof *c);

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config_text.h"
+#include "../framework/config_text.h"
 #include "gpt.h"
 
 void gpt_config_defaults(gpt_config_t *c) {

@@ -1,5 +1,6 @@
-/* config_text.h — a model configuration as "key=value" lines (stored in weight
- * files and checkpoints), driven by a table of the struct's fields. */
+/* config_text.h — a model configuration as "key=value" lines (stored in
+ * checkpoints), driven by a table of the struct's fields; and the line walker
+ * other readers of that text share. */
 #ifndef MEGAC_CONFIG_TEXT_H
 #define MEGAC_CONFIG_TEXT_H
 
@@ -12,6 +13,11 @@ typedef struct config_field {
     int is_float; /* 0: int field, 1: float field */
     size_t offset;
 } config_field_t;
+
+/* Calls fn(ctx, key, value) for every non-empty "key=value" line of text; stops
+ * at the first -1 from fn. A line without '=' or longer than 159 bytes is an error. */
+int config_each_line(const char *text, int (*fn)(void *ctx, const char *key, const char *val, err_t *err), void *ctx,
+                     err_t *err);
 
 #define CONFIG_INT(type, f) {#f, 0, offsetof(type, f)}
 #define CONFIG_FLOAT(type, f) {#f, 1, offsetof(type, f)}
