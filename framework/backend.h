@@ -142,6 +142,10 @@ struct backend {
     int (*has_inf_nan)(backend_t *be, const float *x, size_t n);
     /* dst (bf16 or f16 storage) = round(src) */
     void (*cast_from_f32)(backend_t *be, void *dst, dtype_t dst_type, const float *src, size_t n);
+    /* dst = src rounded to the nearest `type` value (bf16 or f16; f32: a copy), kept in
+     * fp32 storage; dst may alias src. What a model holding bf16/fp16 tensors sees:
+     * the mixed-precision bookkeeping rounds weights and fp16 gradients with it. */
+    void (*round_to)(backend_t *be, float *dst, const float *src, size_t n, dtype_t type);
 
     void *impl; /* backend-private state */
 };

@@ -55,13 +55,16 @@ int trainer_run(const trainer_config_t *cfg, trainer_hooks_t *h, trainer_result_
         if (!metrics) return err_set(err, "--metrics-file %s: %s", cfg->metrics_file, strerror(errno));
     }
     double t_start = trainer_now(), t_log = t_start;
-    int64_t iters_since_log = 0;
+    int64_t iters_since_log = 0, skipped_since_log = 0;
+    int64_t skipped_before = cfg->skipped_iterations ? *cfg->skipped_iterations : 0;
+    loss_scaler_t *ls = cfg->scaler;
     int rc = 0;
     for (int64_t it = cfg->start_iteration + 1; it <= cfg->train_iters; it++) {
         int64_t consumed = cfg->consumed_samples + (it - cfg->start_iteration) * cfg->global_batch_size;
         h->zero_grads(h->self);
         double loss = 0.0;
-        float gscale = 1.0f / (float)(micro * (cfg->data_parallel_size > 0 ? cfg->data_parallel_size : 1));
+        float scale = ls ? ls->scale : 1.0f;
+        float gscale = scale / (float)(micro * (cfg->data_parallel_size > 0 ? cfg->data_parallel_size : 1));
         for (int k = 0; k < micro; k++) {
             double l;
             if (h->train_micro(h->self, it, k, k == micro - 1, gscale, &l, err) != 0) {
@@ -75,15 +78,24 @@ int trainer_run(const trainer_config_t *cfg, trainer_hooks_t *h, trainer_result_
             rc = err_prefix(err, "iteration %lld", (long long)it);
             goto done;
         }
-        if (!isfinite(loss) || !isfinite(norm)) {
-            rc = err_set(err, "iteration %lld: loss %g, gradient norm %g: training diverged",
-                         (long long)it, loss, norm);
-            goto done;
-        }
-        float lr = lr_at(&cfg->schedule, it);
-        if (h->step(h->self, lr, optim_clip_factor(norm, cfg->clip_grad), err) != 0) {
-            rc = err_prefix(err, "iteration %lld", (long long)it);
-            goto done;
+        int skip = ls && !isfinite(norm); /* an fp16 overflow */
+        if (ls) loss_scaler_update(ls, skip);
+        float lr = lr_at(&cfg->schedule, it - skipped_before - res->skipped_iterations - skip);
+        if (skip) {
+            res->skipped_iterations++, skipped_since_log++;
+            if (cfg->skipped_iterations) *cfg->skipped_iterations = skipped_before + res->skipped_iterations;
+            norm = NAN;
+        } else {
+            norm /= scale;
+            if (!isfinite(loss) || !isfinite(norm)) {
+                rc = err_set(err, "iteration %lld: loss %g, gradient norm %g: training diverged",
+                             (long long)it, loss, norm);
+                goto done;
+            }
+            if (h->step(h->self, lr, optim_clip_factor(norm, cfg->clip_grad) / scale, err) != 0) {
+                rc = err_prefix(err, "iteration %lld", (long long)it);
+                goto done;
+            }
         }
         if (cfg->loss_history) cfg->loss_history[it - 1] = loss;
         res->last_loss = loss;
@@ -98,23 +110,39 @@ int trainer_run(const trainer_config_t *cfg, trainer_hooks_t *h, trainer_result_
                 rc = err_prefix(err, "iteration %lld", (long long)it);
                 goto done;
             }
+            /* Megatron's fields: the loss scale, the grad norm unless the step was
+             * skipped, and the skipped iterations since the last log line */
+            char scale_txt[48] = "", norm_txt[48] = "", skip_txt[64] = "";
+            char scale_json[48] = "", skip_json[48] = "", norm_json[48] = "null";
+            if (ls) {
+                snprintf(scale_txt, sizeof scale_txt, " loss scale: %.1f |", (double)ls->scale);
+                snprintf(skip_txt, sizeof skip_txt, " number of skipped iterations: %3lld |",
+                         (long long)skipped_since_log);
+                snprintf(scale_json, sizeof scale_json, ", \"loss_scale\": %.9g", (double)ls->scale);
+                snprintf(skip_json, sizeof skip_json, ", \"skipped_iterations\": %lld", (long long)skipped_since_log);
+            }
+            if (isfinite(norm)) {
+                snprintf(norm_txt, sizeof norm_txt, " grad norm: %.3f |", norm);
+                snprintf(norm_json, sizeof norm_json, "%.9g", norm);
+            }
             if (cfg->log) {
                 fprintf(cfg->log,
                         " iteration %8lld/%8lld | consumed samples: %12lld | elapsed time per "
                         "iteration (ms): %.1f | learning rate: %.6E | global batch size: %5d | lm loss: "
-                        "%.6E | grad norm: %.3f | tokens per second: %.1f |%s\n",
+                        "%.6E |%s%s%s tokens per second: %.1f |%s\n",
                         (long long)it, (long long)cfg->train_iters, (long long)consumed, sec * 1e3, (double)lr,
-                        cfg->global_batch_size, loss, norm, tps, extra);
+                        cfg->global_batch_size, loss, scale_txt, norm_txt, skip_txt, tps, extra);
                 fflush(cfg->log);
             }
             if (metrics) {
                 fprintf(metrics,
                         "{\"iteration\": %lld, \"consumed_samples\": %lld, \"lm_loss\": %.9g, \"lr\": %.9g, "
-                        "\"grad_norm\": %.9g, \"ms_per_iter\": %.3f, \"tokens_per_sec\": %.3f%s}\n",
+                        "\"grad_norm\": %s, \"ms_per_iter\": %.3f, \"tokens_per_sec\": %.3f%s%s%s}\n",
                         (long long)it, (long long)consumed, loss, (double)lr,
-                        norm, sec * 1e3, tps, extra_json);
+                        norm_json, sec * 1e3, tps, scale_json, skip_json, extra_json);
                 fflush(metrics);
             }
+            skipped_since_log = 0;
             t_log = now;
             iters_since_log = 0;
         }

@@ -8,7 +8,14 @@
  * save_interval iterations and at the end (when a save hook is given). A resumed
  * run starts after start_iteration with consumed_samples already consumed. The
  * model, its data and its (possibly distributed) optimizer come in through
- * trainer_hooks_t. */
+ * trainer_hooks_t.
+ *
+ * With a loss scaler (fp16) the micro-batches' gradients are of the loss times
+ * the scale; a non-finite gradient norm then means an overflow: the step is
+ * skipped (the optimizer never sees it), counted and logged, and the scaler
+ * updated; otherwise the norm is unscaled and the step divides the gradients by
+ * the scale. As in Megatron-LM the learning-rate schedule advances only on
+ * iterations whose step was taken. */
 #ifndef MEGAC_TRAINER_H
 #define MEGAC_TRAINER_H
 
@@ -16,6 +23,7 @@
 #include <stdio.h>
 
 #include "optim.h"
+#include "precision.h"
 
 typedef struct trainer_hooks {
     void *self;
@@ -54,10 +62,13 @@ typedef struct trainer_config {
     int64_t start_iteration;  /* iterations done before this run (a loaded checkpoint) */
     int64_t consumed_samples; /* samples consumed by those iterations */
     int64_t save_interval;    /* with a save hook: every this many iterations (0: only at the end) */
+    loss_scaler_t *scaler;    /* fp16 loss scaling, or NULL; updated in place */
+    int64_t *skipped_iterations; /* optional in/out: skipped steps so far (a save hook reads it) */
 } trainer_config_t;
 
 typedef struct trainer_result {
-    double last_loss, last_val_loss, last_grad_norm;
+    double last_loss, last_val_loss, last_grad_norm; /* grad norm NaN: last step skipped */
+    int64_t skipped_iterations;                      /* in this run */
     double seconds;
 } trainer_result_t;
 

@@ -70,10 +70,46 @@ void dist_optim_destroy(dist_optim_t *d) {
         if (d->shard_grad) d->be->free(d->be, d->shard_grad);
         if (d->m) d->be->free(d->be, d->m);
         if (d->v) d->be->free(d->be, d->v);
+        if (d->master) d->be->free(d->be, d->master);
     }
     if (d->local.be) optim_destroy(&d->local);
     free(d->offset), free(d->ready), free(d->buckets);
     memset(d, 0, sizeof *d);
+}
+
+int dist_optim_set_precision(dist_optim_t *d, dtype_t weights, dtype_t grads, err_t *err) {
+    d->weight_dtype = weights, d->grad_dtype = grads;
+    if (weights == DTYPE_F32 || d->master) {
+        if (d->master) dist_optim_sync_master(d);
+        return 0;
+    }
+    d->mlo = d->zero1 ? (d->lo < d->numel ? d->lo : d->numel) : 0;
+    d->mhi = d->zero1 ? (d->hi < d->numel ? d->hi : d->numel) : d->numel;
+    size_t n = d->mhi - d->mlo;
+    if (d->be->alloc(d->be, (void **)&d->master, (n > 0 ? n : 1) * sizeof(float), err) != 0)
+        return err_prefix(err, "fp32 master weights (%zu floats)", n);
+    dist_optim_sync_master(d);
+    return 0;
+}
+
+void dist_optim_sync_master(dist_optim_t *d) {
+    if (!d->master) return;
+    backend_t *be = d->be;
+    be->copy(be, d->master, d->param_block + d->mlo, (d->mhi - d->mlo) * sizeof(float));
+    be->round_to(be, d->param_block, d->param_block, d->numel, d->weight_dtype);
+}
+
+int dist_optim_expose_master(dist_optim_t *d, err_t *err) {
+    if (!d->master) return 0;
+    d->be->copy(d->be, d->param_block + d->mlo, d->master, (d->mhi - d->mlo) * sizeof(float));
+    if (d->zero1 && d->grid->dp_size > 1 && comm_allgather(d->grid->dp, d->param_block, d->shard, NULL, err) != 0)
+        return -1;
+    return 0;
+}
+
+/* fp16 gradients: what a reduction in fp16 would see and give */
+static void round_grads(dist_optim_t *d, float *g, size_t n) {
+    if (d->grad_dtype != DTYPE_F32) d->be->round_to(d->be, g, g, n, d->grad_dtype);
 }
 
 void dist_optim_arm(dist_optim_t *d) {
@@ -92,6 +128,7 @@ static void start_ready_buckets(dist_optim_t *d, err_t *err) {
         for (int k = bk->first; k <= bk->last && all; k++) all = d->ready[k];
         if (!all) continue;
         bk->started = 1;
+        round_grads(d, d->grad_block + bk->begin, bk->end - bk->begin);
         if (comm_allreduce(d->grid->dp, d->grad_block + bk->begin, bk->end - bk->begin, COMM_SUM,
                            &bk->req, err) != 0)
             bk->req = NULL, bk->started = -1;
@@ -128,7 +165,10 @@ int dist_optim_finish(dist_optim_t *d, double *grad_norm, err_t *err) {
                 if (bk->started < 0 || !bk->req) return bk->started < 0 ? -1 : err_set(err, "internal: bucket %d not started", b);
                 if (comm_wait(g->dp, bk->req, err) != 0) return -1;
                 bk->req = NULL;
+                round_grads(d, d->grad_block + bk->begin, bk->end - bk->begin);
             }
+        } else {
+            round_grads(d, d->grad_block, d->numel);
         }
         for (int k = 0; k < d->ntensors; k++) {
             if ((d->grads[k].flags & TENSOR_TP_REPLICATED) && g->tp_rank != 0) continue;
@@ -136,11 +176,13 @@ int dist_optim_finish(dist_optim_t *d, double *grad_norm, err_t *err) {
         }
         if (g->tp_size > 1 && comm_allreduce_f64(g->tp, &sumsq, 1, COMM_SUM, err) != 0) return -1;
     } else {
+        round_grads(d, d->grad_block, d->numel);
         if (g->dp_size > 1) {
             if (comm_reduce_scatter(g->dp, d->grad_block, d->shard_grad, d->shard, NULL, err) != 0) return -1;
         } else {
             d->be->copy(d->be, d->shard_grad, d->grad_block, d->shard * sizeof(float));
         }
+        round_grads(d, d->shard_grad, d->shard);
         for (int k = 0; k < d->ntensors; k++) {
             if ((d->grads[k].flags & TENSOR_TP_REPLICATED) && g->tp_rank != 0) continue;
             sumsq += shard_sumsq(d, d->shard_grad, d->lo, k, d->lo, d->hi);
@@ -158,17 +200,32 @@ typedef struct piece {
     float *p, *g, *m, *v;
 } piece_t;
 
+/* the weights the optimizer updates: the fp32 masters when there are any */
+static float *weights_at(dist_optim_t *d, size_t at) {
+    return d->master ? d->master + (at - d->mlo) : d->param_block + at;
+}
+
 static int piece_of(dist_optim_t *d, int k, piece_t *out) {
     size_t off = d->offset[k], n = (size_t)tensor_numel(&d->params[k]);
     if (!d->zero1) {
-        *out = (piece_t){n, d->param_block + off, d->grad_block + off, d->local.m + off, d->local.v + off};
+        *out = (piece_t){n, weights_at(d, off), d->grad_block + off, d->local.m + off, d->local.v + off};
         return n > 0;
     }
     size_t a = off > d->lo ? off : d->lo, b = off + n < d->hi ? off + n : d->hi;
     if (a >= b) return 0;
     size_t s = a - d->lo;
-    *out = (piece_t){b - a, d->param_block + a, d->shard_grad + s, d->m + s, d->v + s};
+    *out = (piece_t){b - a, weights_at(d, a), d->shard_grad + s, d->m + s, d->v + s};
     return 1;
+}
+
+/* after an update: the model's weights are the masters rounded, then (ZeRO-1)
+ * every rank's shard is gathered */
+static int publish_weights(dist_optim_t *d, err_t *err) {
+    if (d->master)
+        d->be->round_to(d->be, d->param_block + d->mlo, d->master, d->mhi - d->mlo, d->weight_dtype);
+    if (d->zero1 && d->grid->dp_size > 1 && comm_allgather(d->grid->dp, d->param_block, d->shard, NULL, err) != 0)
+        return -1;
+    return 0;
 }
 
 /* NVLAMB (You et al. 2020, NVIDIA's BERT record): Adam moments with bias
@@ -205,32 +262,21 @@ static int lamb_step(dist_optim_t *d, float lr, float grad_scale, int64_t step, 
 }
 
 int dist_optim_step(dist_optim_t *d, float lr, float grad_scale, err_t *err) {
+    int64_t step = d->zero1 ? ++d->step : ++d->local.step;
     if (d->cfg.kind == OPTIM_LAMB) {
-        int64_t step = d->zero1 ? ++d->step : ++d->local.step;
         if (lamb_step(d, lr, grad_scale, step, err) != 0) return -1;
-        if (d->zero1 && d->grid->dp_size > 1 && comm_allgather(d->grid->dp, d->param_block, d->shard, NULL, err) != 0)
-            return -1;
-        return 0;
+        return publish_weights(d, err);
     }
-    if (!d->zero1) {
-        optim_step(&d->local, lr, grad_scale);
-        return 0;
-    }
-    d->step++;
-    float bc1 = 1.0f - powf(d->cfg.beta1, (float)d->step);
-    float bc2 = 1.0f - powf(d->cfg.beta2, (float)d->step);
+    float bc1 = 1.0f - powf(d->cfg.beta1, (float)step);
+    float bc2 = 1.0f - powf(d->cfg.beta2, (float)step);
+    piece_t pc;
     for (int k = 0; k < d->ntensors; k++) {
-        size_t off = d->offset[k], n = (size_t)tensor_numel(&d->params[k]);
-        size_t a = off > d->lo ? off : d->lo, b = off + n < d->hi ? off + n : d->hi;
-        if (a >= b) continue;
+        if (!piece_of(d, k, &pc)) continue;
         float wd = (d->params[k].flags & TENSOR_NO_WEIGHT_DECAY) ? 0.0f : d->cfg.weight_decay;
-        size_t s = a - d->lo;
-        d->be->adamw(d->be, d->param_block + a, d->shard_grad + s, d->m + s, d->v + s, b - a, lr,
-                     d->cfg.beta1, d->cfg.beta2, d->cfg.eps, wd, bc1, bc2, grad_scale);
+        d->be->adamw(d->be, pc.p, pc.g, pc.m, pc.v, pc.n, lr, d->cfg.beta1, d->cfg.beta2, d->cfg.eps, wd, bc1, bc2,
+                     grad_scale);
     }
-    if (d->grid->dp_size > 1 && comm_allgather(d->grid->dp, d->param_block, d->shard, NULL, err) != 0)
-        return -1;
-    return 0;
+    return publish_weights(d, err);
 }
 
 void dist_optim_state(dist_optim_t *d, float **exp_avg, float **exp_avg_sq, size_t *lo, size_t *hi) {

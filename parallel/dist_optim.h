@@ -15,6 +15,12 @@
  * The step is AdamW or LAMB (cfg.kind); LAMB's per-tensor trust ratios use the
  * norms of whole tensors across TP splits and ZeRO-1 shards.
  *
+ * Mixed precision (dist_optim_set_precision): the model's parameter block then
+ * holds weights rounded to bf16/fp16 and the optimizer updates fp32 master
+ * weights (the whole block, or this rank's shard under ZeRO-1) and rounds them
+ * back after each step; fp16 gradients are rounded to fp16 before and after
+ * each reduction, so an overflow shows as an inf in the gradient norm.
+ *
  * Gradients are pre-scaled by 1/(micro-batches * DP) in backward, so the sums
  * are means. The global gradient norm counts TP-split tensors on every rank and
  * TP-replicated ones on TP rank 0 only, then one all-reduce (over the TP group,
@@ -52,6 +58,10 @@ typedef struct dist_optim {
     size_t shard, lo, hi;     /* this rank owns [lo, hi) of the block, shard = alloc / DP */
     float *shard_grad, *m, *v;
     int64_t step;
+    /* mixed precision */
+    dtype_t weight_dtype, grad_dtype;  /* DTYPE_F32: no rounding */
+    float *master;            /* fp32 master weights of [mlo, mhi), or NULL */
+    size_t mlo, mhi;
 } dist_optim_t;
 
 /* Megatron's default bucket: max(40M, 1M * DP) elements. */
@@ -62,6 +72,18 @@ int dist_optim_create(dist_optim_t *d, backend_t *be, grid_t *grid, const adamw_
                       float *grad_block, size_t numel, size_t alloc, int zero1, size_t bucket_elems,
                       err_t *err);
 void dist_optim_destroy(dist_optim_t *d);
+
+/* Mixed precision: the model's weights are rounded to `weights` and its
+ * gradients to `grads` (DTYPE_F32: not rounded). Allocates the fp32 master
+ * weights and takes them from the parameter block (dist_optim_sync_master). */
+int dist_optim_set_precision(dist_optim_t *d, dtype_t weights, dtype_t grads, err_t *err);
+/* After the parameter block was written (initialization, checkpoint load): the
+ * master weights take its values and the block is rounded. No communication. */
+void dist_optim_sync_master(dist_optim_t *d);
+/* Before saving: the parameter block gets the fp32 master weights (under ZeRO-1
+ * an all-gather, so every rank calls it); dist_optim_sync_master afterwards
+ * restores the rounded model weights exactly. Nothing to do in fp32. */
+int dist_optim_expose_master(dist_optim_t *d, err_t *err);
 
 /* Before the last micro-batch's backward: gradients become final from now on. */
 void dist_optim_arm(dist_optim_t *d);

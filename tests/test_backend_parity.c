@@ -622,6 +622,27 @@ static void test_cast(size_t n) {
     buf_free(&src);
 }
 
+/* the same inputs rounded to bf16/f16 values in fp32 storage, in place and not */
+static void test_round_to(size_t n) {
+    char name[128];
+    float *h = host_randn(n, 1.0f, 0.0f);
+    const float scales[5] = {1e-7f, 1e-5f, 1.0f, 7e4f, 1e30f};
+    for (size_t i = 0; i < n; i++) h[i] *= scales[i % 5];
+    const float special[6] = {NAN, INFINITY, -0.0f, 65520.0f, 65519.0f, 1.0f + 1.0f / 2048.0f};
+    for (int k = 0; k < 6 && (size_t)k < n; k++) h[k] = special[k];
+    const dtype_t types[3] = {DTYPE_BF16, DTYPE_F16, DTYPE_F32};
+    for (int k = 0; k < 3; k++) {
+        buf_t src = buf_from(h, n * sizeof(float)), dst = buf_new(n * sizeof(float));
+        EACH(s) be[s]->round_to(be[s], F(dst, s), F(src, s), n, types[k]);
+        EACH(s) be[s]->round_to(be[s], F(src, s), F(src, s), n, types[k]);
+        snprintf(name, sizeof name, "round_to %s n=%zu (bits, copy and in place)", dtype_name(types[k]), n);
+        report(name, buf_bits_diff(dst, sizeof(float)) + buf_bits_diff(src, sizeof(float)), 0.0);
+        buf_free(&dst);
+        buf_free(&src);
+    }
+    free(h);
+}
+
 /* ---------------------------------------------------------------- main */
 
 int main(void) {
@@ -655,6 +676,7 @@ int main(void) {
     test_adamw(37 * 70);
     test_has_inf_nan(37 * 70);
     test_cast(37 * 70);
+    test_round_to(37 * 70);
 
     int rc = be[1]->sync(be[1], &err);
     report("sync (no recorded device error)", rc == 0 ? 0.0 : 1.0, 0.0);

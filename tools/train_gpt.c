@@ -485,7 +485,7 @@ int cmd_train_gpt(int argc, char **argv) {
     trainer_config_t tc = {o.train_iters, o.micro_batch_size, o.global_batch_size, g->dp_size, cfg.seq_length,
                            o.log_interval, o.eval_interval, o.eval_iters, sched, o.clip_grad,
                            rank == 0 ? o.metrics_file : NULL, rank == 0 ? stdout : NULL, NULL,
-                           job.start_iter, job.consumed_start, o.save_interval};
+                           job.start_iter, job.consumed_start, o.save_interval, NULL, NULL};
     trainer_hooks_t hooks = {.self = &job, .train_micro = job_train_micro, .eval_micro = job_eval_micro,
                              .zero_grads = job_zero_grads, .finish_grads = job_finish_grads, .step = job_step,
                              .dp_mean = job_dp_mean, .save = o.save ? job_save : NULL};

@@ -74,6 +74,7 @@ static backend_t cpu_table = {
     .lamb_moments = cpu_lamb_moments,
     .has_inf_nan = cpu_has_inf_nan,
     .cast_from_f32 = cpu_cast_from_f32,
+    .round_to = cpu_round_to,
     .impl = NULL,
 };
 

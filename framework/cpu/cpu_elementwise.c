@@ -253,3 +253,16 @@ void cpu_cast_from_f32(backend_t *be, void *dst, dtype_t dst_type, const float *
         memcpy(dst, src, n * sizeof(float));
     }
 }
+
+void cpu_round_to(backend_t *be, float *dst, const float *src, size_t n, dtype_t type) {
+    (void)be;
+    if (type == DTYPE_BF16) {
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < n; i++) dst[i] = bf16_to_f32(f32_to_bf16(src[i]));
+    } else if (type == DTYPE_F16) {
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < n; i++) dst[i] = f16_to_f32(f32_to_f16(src[i]));
+    } else if (dst != src) {
+        memmove(dst, src, n * sizeof(float));
+    }
+}

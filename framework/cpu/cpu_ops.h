@@ -61,5 +61,6 @@ void cpu_lamb_moments(backend_t *be, const float *p, const float *g, float *m, f
                       float grad_scale);
 int cpu_has_inf_nan(backend_t *be, const float *x, size_t n);
 void cpu_cast_from_f32(backend_t *be, void *dst, dtype_t dst_type, const float *src, size_t n);
+void cpu_round_to(backend_t *be, float *dst, const float *src, size_t n, dtype_t type);
 
 #endif

@@ -151,6 +151,7 @@ static void cuda_fill_table(backend_t *t) {
     t->lamb_moments = cuda_lamb_moments;
     t->has_inf_nan = cuda_has_inf_nan;
     t->cast_from_f32 = cuda_cast_from_f32;
+    t->round_to = cuda_round_to;
     t->impl = &cuda_st;
 }
 

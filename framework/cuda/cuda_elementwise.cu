@@ -378,3 +378,34 @@ void cuda_cast_from_f32(backend_t *be, void *dst, dtype_t dst_type, const float 
         break;
     }
 }
+
+static __global__ void round_bf16_kernel(float *dst, const float *src, size_t n) {
+    CUDA_FOR(i, n) dst[i] = cuda_bf16_to_f32(cuda_f32_to_bf16(src[i]));
+}
+
+static __global__ void round_f16_kernel(float *dst, const float *src, size_t n) {
+    CUDA_FOR(i, n) dst[i] = cuda_f16_to_f32(cuda_f32_to_f16(src[i]));
+}
+
+void cuda_round_to(backend_t *be, float *dst, const float *src, size_t n, dtype_t type) {
+    const char *op = "round_to";
+    if (n == 0) return;
+    switch (type) {
+    case DTYPE_BF16:
+        round_bf16_kernel<<<cuda_blocks(n, CUDA_THREADS), CUDA_THREADS>>>(dst, src, n);
+        cuda_launched(be, op, "round_bf16_kernel");
+        break;
+    case DTYPE_F16:
+        round_f16_kernel<<<cuda_blocks(n, CUDA_THREADS), CUDA_THREADS>>>(dst, src, n);
+        cuda_launched(be, op, "round_f16_kernel");
+        break;
+    case DTYPE_F32:
+        if (dst != src)
+            cuda_check(be, cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice, 0), op,
+                       "cudaMemcpyAsync");
+        break;
+    case DTYPE_I32:
+        cuda_record(be, op, "round to i32", "not a floating-point storage type");
+        break;
+    }
+}

@@ -59,5 +59,6 @@ void cuda_lamb_moments(backend_t *be, const float *p, const float *g, float *m, 
                        float grad_scale);
 int cuda_has_inf_nan(backend_t *be, const float *x, size_t n);
 void cuda_cast_from_f32(backend_t *be, void *dst, dtype_t dst_type, const float *src, size_t n);
+void cuda_round_to(backend_t *be, float *dst, const float *src, size_t n, dtype_t type);
 
 #endif
