@@ -16,18 +16,6 @@ static __host__ __device__ __forceinline__ uint32_t cuda_f32_bits(float x) {
     uint32_t u;
     memcpy(&u, &x, 4);
     return u;
-static __host__ __device__ __forceinline__ float cuda_bf16_to_f32(uint16_t x) {
-    return cuda_bits_f32((uint32_t)x << 16);
-}
-
-static __host__ __device__ __forceinline__ float cuda_f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    uint32_t e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
-    if (e == 0) /* subnormal or zero: m * 2^-24 is exact in fp32 */
-        return cuda_bits_f32(cuda_f32_bits((float)m * 5.9604644775390625e-8f) | sign);
-    return cuda_bits_f32(e == 31 ? (sign | 0x7f800000u | (m << 13)) : (sign | ((e + 112u) << 23) | (m << 13)));
-}
-
 #endif
 }
 
@@ -38,18 +26,6 @@ static __host__ __device__ __forceinline__ float cuda_bits_f32(uint32_t u) {
     float f;
     memcpy(&f, &u, 4);
     return f;
-static __host__ __device__ __forceinline__ float cuda_bf16_to_f32(uint16_t x) {
-    return cuda_bits_f32((uint32_t)x << 16);
-}
-
-static __host__ __device__ __forceinline__ float cuda_f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    uint32_t e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
-    if (e == 0) /* subnormal or zero: m * 2^-24 is exact in fp32 */
-        return cuda_bits_f32(cuda_f32_bits((float)m * 5.9604644775390625e-8f) | sign);
-    return cuda_bits_f32(e == 31 ? (sign | 0x7f800000u | (m << 13)) : (sign | ((e + 112u) << 23) | (m << 13)));
-}
-
 #endif
 }
 
@@ -79,6 +55,7 @@ static __host__ __device__ __forceinline__ uint16_t cuda_f32_to_f16(float x) {
     if (rest > 0x1000u || (rest == 0x1000u && (h & 1u))) h++;
     return (uint16_t)(sign | h);
 }
+
 
 static __host__ __device__ __forceinline__ float cuda_bf16_to_f32(uint16_t x) {
     return cuda_bits_f32((uint32_t)x << 16);
