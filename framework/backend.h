@@ -66,6 +66,11 @@ struct backend {
     /* ---- LayerNorm ---- */
     void (*layernorm_forward)(backend_t *be, float *out, float *mean, float *rstd, const float *inp,
                               const float *w, const float *b, int N, int C, float eps);
+    /* the residual add fused with the LayerNorm after it: sum = a + b, then
+     * out = LayerNorm(sum) (sum is kept: it is the next residual and LN's input) */
+    void (*residual_layernorm_forward)(backend_t *be, float *sum, float *out, float *mean, float *rstd,
+                                       const float *a, const float *b, const float *w, const float *bias,
+                                       int N, int C, float eps);
     void (*layernorm_backward)(backend_t *be, float *dinp, float *dw, float *db, const float *dout,
                                const float *inp, const float *w, const float *mean,
                                const float *rstd, int N, int C);
@@ -156,7 +161,8 @@ backend_t *backend_cpu(void);
  * still fail in its init if no GPU is present). */
 backend_t *backend_cuda(err_t *err);
 
-/* "cpu" or "cuda"; an unknown or unavailable name fills err. */
+/* "cpu", "cuda", or "auto" (or NULL): CUDA when megac was built with it and a
+ * GPU is present, else the CPU. An unknown or unavailable name fills err. */
 backend_t *backend_by_name(const char *name, err_t *err);
 
 #endif

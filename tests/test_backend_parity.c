@@ -274,6 +274,15 @@ static void test_layernorm(int N, int C) {
     report_repeat("layernorm_forward mean", mean, fm);
     report_repeat("layernorm_forward rstd", rstd, fr);
     free(fo), free(fm), free(fr);
+    buf_t res = rand_buf(n, 1.0f, 0.0f), sum = buf_new(n * sizeof(float)), out2 = buf_new(n * sizeof(float));
+    buf_t mean2 = buf_new((size_t)N * sizeof(float)), rstd2 = buf_new((size_t)N * sizeof(float));
+    EACH(s) {
+        be[s]->residual_layernorm_forward(be[s], F(sum, s), F(out2, s), F(mean2, s), F(rstd2, s), F(inp, s),
+                                          F(res, s), F(w, s), F(b, s), N, C, 1e-5f);
+    }
+    snprintf(name, sizeof name, "residual_layernorm_forward N=%d C=%d", N, C);
+    report(name, worse(buf_rel(sum), worse(buf_rel(out2), worse(buf_rel(mean2), buf_rel(rstd2)))), TOL_ELEM);
+    buf_free(&res), buf_free(&sum), buf_free(&out2), buf_free(&mean2), buf_free(&rstd2);
 
     /* backward from the CPU's statistics on both sides */
     float *hm = buf_get(mean, 0), *hr = buf_get(rstd, 0);

@@ -109,6 +109,15 @@ static void test_layernorm(void) {
     e = rel_err_fd(db, g, C);
     CHECK(e < TOL_CHAIN, "layernorm db rel err %g", e);
     free(c.inp), free(c.w), free(c.b), free(c.out);
+    /* the fused residual add + LayerNorm: the same bits as add then layernorm */
+    float res[N * C], sum[N * C], sum2[N * C], out2[N * C], mean2[N], rstd2[N];
+    fill_normal(res, N * C, 1.0f, 15);
+    be->add(be, sum, inp, res, N * C);
+    be->layernorm_forward(be, out, mean, rstd, sum, w, b, N, C, 1e-5f);
+    be->residual_layernorm_forward(be, sum2, out2, mean2, rstd2, inp, res, w, b, N, C, 1e-5f);
+    CHECK(memcmp(sum, sum2, sizeof sum) == 0 && memcmp(out, out2, sizeof out) == 0 &&
+              memcmp(mean, mean2, sizeof mean) == 0 && memcmp(rstd, rstd2, sizeof rstd) == 0,
+          "residual_layernorm_forward differs from add + layernorm_forward");
 }
 
 /* ---------------- gelu */

@@ -51,6 +51,7 @@ static backend_t cpu_table = {
     .position_forward = cpu_position_forward,
     .position_backward = cpu_position_backward,
     .layernorm_forward = cpu_layernorm_forward,
+    .residual_layernorm_forward = cpu_residual_layernorm_forward,
     .layernorm_backward = cpu_layernorm_backward,
     .matmul_forward = cpu_matmul_forward,
     .matmul_backward = cpu_matmul_backward,

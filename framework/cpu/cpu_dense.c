@@ -63,26 +63,40 @@ void cpu_position_backward(backend_t *be, float *dwpe, const float *dout, int B,
     }
 }
 
+/* one row: statistics in fp32 in index order (what both LayerNorm entries do) */
+static void layernorm_row(float *o, float *mean, float *rstd, const float *x, const float *w, const float *b, int C,
+                          float eps) {
+    float m = 0.0f;
+    for (int c = 0; c < C; c++) m += x[c];
+    m /= (float)C;
+    float var = 0.0f;
+    for (int c = 0; c < C; c++) {
+        float d = x[c] - m;
+        var += d * d;
+    }
+    var /= (float)C;
+    float s = 1.0f / sqrtf(var + eps);
+    for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * w[c] + b[c];
+    *mean = m;
+    *rstd = s;
+}
+
 void cpu_layernorm_forward(backend_t *be, float *out, float *mean, float *rstd, const float *inp,
                            const float *w, const float *b, int N, int C, float eps) {
     (void)be;
 #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++)
+        layernorm_row(out + (size_t)n * C, &mean[n], &rstd[n], inp + (size_t)n * C, w, b, C, eps);
+}
+
+void cpu_residual_layernorm_forward(backend_t *be, float *sum, float *out, float *mean, float *rstd, const float *a,
+                                    const float *b, const float *w, const float *bias, int N, int C, float eps) {
+    (void)be;
+#pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
-        const float *x = inp + (size_t)n * C;
-        float *o = out + (size_t)n * C;
-        float m = 0.0f;
-        for (int c = 0; c < C; c++) m += x[c];
-        m /= (float)C;
-        float var = 0.0f;
-        for (int c = 0; c < C; c++) {
-            float d = x[c] - m;
-            var += d * d;
-        }
-        var /= (float)C;
-        float s = 1.0f / sqrtf(var + eps);
-        for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * w[c] + b[c];
-        mean[n] = m;
-        rstd[n] = s;
+        size_t r = (size_t)n * C;
+        for (int c = 0; c < C; c++) sum[r + c] = a[r + c] + b[r + c];
+        layernorm_row(out + r, &mean[n], &rstd[n], sum + r, w, bias, C, eps);
     }
 }
 

@@ -19,6 +19,8 @@ void cpu_position_forward(backend_t *be, float *out, const float *wpe, int B, in
 void cpu_position_backward(backend_t *be, float *dwpe, const float *dout, int B, int T, int C);
 void cpu_layernorm_forward(backend_t *be, float *out, float *mean, float *rstd, const float *inp,
                            const float *w, const float *b, int N, int C, float eps);
+void cpu_residual_layernorm_forward(backend_t *be, float *sum, float *out, float *mean, float *rstd, const float *a,
+                                    const float *b, const float *w, const float *bias, int N, int C, float eps);
 void cpu_layernorm_backward(backend_t *be, float *dinp, float *dw, float *db, const float *dout,
                             const float *inp, const float *w, const float *mean, const float *rstd,
                             int N, int C);

@@ -128,6 +128,7 @@ static void cuda_fill_table(backend_t *t) {
     t->position_forward = cuda_position_forward;
     t->position_backward = cuda_position_backward;
     t->layernorm_forward = cuda_layernorm_forward;
+    t->residual_layernorm_forward = cuda_residual_layernorm_forward;
     t->layernorm_backward = cuda_layernorm_backward;
     t->matmul_forward = cuda_matmul_forward;
     t->matmul_backward = cuda_matmul_backward;

@@ -97,17 +97,25 @@ void cuda_position_backward(backend_t *be, float *dwpe, const float *dout, int B
 
 /* ---------------------------------------------------------------- LayerNorm */
 
-/* one warp per row */
-static __global__ void layernorm_forward_kernel(float *out, float *mean, float *rstd,
-                                                const float *inp, const float *w, const float *b,
-                                                int N, int C, float eps) {
+/* one warp per row; with `a2`, the row is first written as inp + a2 into `sum`
+ * (the fused residual add) and normalised from there */
+static __global__ void layernorm_forward_kernel(float *out, float *mean, float *rstd, float *sum,
+                                                const float *inp, const float *a2, const float *w,
+                                                const float *b, int N, int C, float eps) {
     int row = blockIdx.x * CUDA_ROWS_PER_BLOCK + threadIdx.x / 32, lane = threadIdx.x % 32;
     if (row >= N) return;
     const float *x = inp + (size_t)row * C;
+    if (a2) {
+        const float *y = a2 + (size_t)row * C;
+        float *s = sum + (size_t)row * C;
+        for (int c = lane; c < C; c += 32) s[c] = x[c] + y[c];
+        __syncwarp();
+        x = s;
+    }
     float *o = out + (size_t)row * C;
-    float sum = 0.0f;
-    for (int c = lane; c < C; c += 32) sum += x[c];
-    float m = warp_sum(sum) / (float)C;
+    float total = 0.0f;
+    for (int c = lane; c < C; c += 32) total += x[c];
+    float m = warp_sum(total) / (float)C;
     float var = 0.0f;
     for (int c = lane; c < C; c += 32) {
         float d = x[c] - m;
@@ -125,9 +133,18 @@ static __global__ void layernorm_forward_kernel(float *out, float *mean, float *
 void cuda_layernorm_forward(backend_t *be, float *out, float *mean, float *rstd, const float *inp,
                             const float *w, const float *b, int N, int C, float eps) {
     if (N <= 0 || C <= 0) return;
-    layernorm_forward_kernel<<<cuda_row_blocks(N), CUDA_THREADS>>>(out, mean, rstd, inp, w, b, N, C,
-                                                                   eps);
+    layernorm_forward_kernel<<<cuda_row_blocks(N), CUDA_THREADS>>>(out, mean, rstd, NULL, inp, NULL, w, b,
+                                                                   N, C, eps);
     cuda_launched(be, "layernorm_forward", "layernorm_forward_kernel");
+}
+
+void cuda_residual_layernorm_forward(backend_t *be, float *sum, float *out, float *mean, float *rstd,
+                                     const float *a, const float *b, const float *w, const float *bias,
+                                     int N, int C, float eps) {
+    if (N <= 0 || C <= 0) return;
+    layernorm_forward_kernel<<<cuda_row_blocks(N), CUDA_THREADS>>>(out, mean, rstd, sum, a, b, w, bias,
+                                                                   N, C, eps);
+    cuda_launched(be, "residual_layernorm_forward", "layernorm_forward_kernel");
 }
 
 /* input gradient, one warp per row */
