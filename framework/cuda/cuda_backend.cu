@@ -203,6 +203,7 @@ extern "C" backend_t *backend_cuda(err_t *err) {
     }
     st->failed = 0;
     st->msg[0] = '\0';
+    cuda_lt_init(); /* optional: without it linear layers take the sgemm path */
     cuda_fill_table(&cuda_table);
     cuda_ready = 1;
     return &cuda_table;

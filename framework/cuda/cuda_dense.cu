@@ -237,6 +237,7 @@ static __global__ void broadcast_rows_kernel(float *out, const float *bias, int 
 void cuda_matmul_forward(backend_t *be, float *out, const float *inp, const float *w,
                          const float *bias, int N, int IC, int OC) {
     if (N <= 0 || OC <= 0) return;
+    if (bias && cuda_lt_matmul_bias(be, out, inp, w, bias, N, IC, OC)) return;
     float beta = 0.0f;
     if (bias) {
         size_t total = (size_t)N * OC;

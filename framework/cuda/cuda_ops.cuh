@@ -22,6 +22,11 @@ void cuda_residual_layernorm_forward(backend_t *be, float *sum, float *out, floa
 void cuda_layernorm_backward(backend_t *be, float *dinp, float *dw, float *db, const float *dout,
                              const float *inp, const float *w, const float *mean, const float *rstd,
                              int N, int C);
+/* cuBLASLt (cuda_lt.cu): 1 once its handle and workspace exist (MEGAC_CUBLASLT=0: never) */
+int cuda_lt_init(void);
+/* out = inp @ w^T + bias in one cuBLASLt call; 0 when cuBLASLt cannot (the caller uses sgemm) */
+int cuda_lt_matmul_bias(backend_t *be, float *out, const float *inp, const float *w, const float *bias, int N,
+                        int IC, int OC);
 void cuda_matmul_forward(backend_t *be, float *out, const float *inp, const float *w,
                          const float *bias, int N, int IC, int OC);
 void cuda_matmul_backward(backend_t *be, float *dinp, float *dw, float *dbias, const float *dout,
