@@ -29,6 +29,14 @@
 
 typedef struct backend backend_t;
 
+/* A run [begin, end) of a flat parameter block sharing one weight decay: the
+ * multi-tensor optimizer ops take a sorted table of them (in backend memory). */
+typedef struct optim_segment {
+    uint64_t begin, end;
+    float weight_decay;
+    float pad_;
+} optim_segment_t;
+
 /* Attention shape and masking. qkv rows hold, for each local head h,
  * [q(hs) k(hs) v(hs)] at columns h*3*hs .. (h+1)*3*hs (Megatron's fused layout). */
 typedef struct attn_shape {
@@ -143,6 +151,15 @@ struct backend {
     void (*lamb_moments)(backend_t *be, const float *p, const float *g, float *m, float *v, float *u,
                          size_t n, float beta1, float beta2, float eps, float weight_decay, float bc1,
                          float bc2, float grad_scale);
+    /* adamw and lamb_moments over a whole block [0, n) in one pass (one launch on
+     * a GPU): element i takes the weight decay of the segment holding it; segs
+     * (backend memory, nseg entries, sorted) cover [0, n) */
+    void (*adamw_multi)(backend_t *be, float *p, const float *g, float *m, float *v, size_t n,
+                        const optim_segment_t *segs, int nseg, float lr, float beta1, float beta2, float eps,
+                        float bc1, float bc2, float grad_scale);
+    void (*lamb_moments_multi)(backend_t *be, const float *p, const float *g, float *m, float *v, float *u,
+                               size_t n, const optim_segment_t *segs, int nseg, float beta1, float beta2,
+                               float eps, float bc1, float bc2, float grad_scale);
     /* 1 when any element is inf or NaN (fp16 loss-scaling overflow check) */
     int (*has_inf_nan)(backend_t *be, const float *x, size_t n);
     /* dst (bf16 or f16 storage) = round(src) */

@@ -32,6 +32,35 @@ static int build_buckets(dist_optim_t *d, size_t bucket_elems, err_t *err) {
     return 0;
 }
 
+/* the weight-decay runs of [ulo, uhi), relative to ulo, merged where adjacent
+ * tensors share a decay; copied to backend memory */
+static int build_segments(dist_optim_t *d, err_t *err) {
+    d->ulo = d->zero1 ? (d->lo < d->numel ? d->lo : d->numel) : 0;
+    d->uhi = d->zero1 ? (d->hi < d->numel ? d->hi : d->numel) : d->numel;
+    optim_segment_t *h = calloc((size_t)d->ntensors + 1, sizeof *h);
+    if (!h) return err_set(err, "out of memory for the optimizer segments");
+    int n = 0;
+    for (int k = 0; k < d->ntensors; k++) {
+        size_t off = d->offset[k], len = (size_t)tensor_numel(&d->params[k]);
+        size_t a = off > d->ulo ? off : d->ulo, b = off + len < d->uhi ? off + len : d->uhi;
+        if (a >= b) continue;
+        float wd = (d->params[k].flags & TENSOR_NO_WEIGHT_DECAY) ? 0.0f : d->cfg.weight_decay;
+        if (n > 0 && h[n - 1].end == a - d->ulo && h[n - 1].weight_decay == wd) {
+            h[n - 1].end = b - d->ulo;
+        } else {
+            h[n++] = (optim_segment_t){a - d->ulo, b - d->ulo, wd, 0.0f};
+        }
+    }
+    d->nsegs = n;
+    int rc = 0;
+    if (d->be->alloc(d->be, (void **)&d->segs, (size_t)(n > 0 ? n : 1) * sizeof *h, err) != 0)
+        rc = err_prefix(err, "optimizer segments");
+    else
+        d->be->copy_to_device(d->be, d->segs, h, (size_t)n * sizeof *h);
+    free(h);
+    return rc;
+}
+
 int dist_optim_create(dist_optim_t *d, backend_t *be, grid_t *grid, const adamw_config_t *cfg,
                       tensor_t *params, tensor_t *grads, int ntensors, float *param_block,
                       float *grad_block, size_t numel, size_t alloc, int zero1, size_t bucket_elems,
@@ -49,6 +78,7 @@ int dist_optim_create(dist_optim_t *d, backend_t *be, grid_t *grid, const adamw_
     if (!zero1) {
         if (dp > 1 && build_buckets(d, bucket_elems > 0 ? bucket_elems : dist_optim_default_bucket(dp), err) != 0)
             return -1;
+        if (build_segments(d, err) != 0) return -1;
         return optim_create(&d->local, be, cfg, params, grads, ntensors, err);
     }
     if (alloc % (size_t)dp != 0)
@@ -56,6 +86,7 @@ int dist_optim_create(dist_optim_t *d, backend_t *be, grid_t *grid, const adamw_
     d->shard = alloc / (size_t)dp;
     d->lo = d->shard * (size_t)grid->dp_rank;
     d->hi = d->lo + d->shard;
+    if (build_segments(d, err) != 0) return -1;
     if (be->alloc(be, (void **)&d->shard_grad, d->shard * sizeof(float), err) != 0 ||
         be->alloc(be, (void **)&d->m, d->shard * sizeof(float), err) != 0 ||
         be->alloc(be, (void **)&d->v, d->shard * sizeof(float), err) != 0)
@@ -71,6 +102,7 @@ void dist_optim_destroy(dist_optim_t *d) {
         if (d->m) d->be->free(d->be, d->m);
         if (d->v) d->be->free(d->be, d->v);
         if (d->master) d->be->free(d->be, d->master);
+        if (d->segs) d->be->free(d->be, d->segs);
     }
     if (d->local.be) optim_destroy(&d->local);
     free(d->offset), free(d->ready), free(d->buckets);
@@ -218,6 +250,18 @@ static int piece_of(dist_optim_t *d, int k, piece_t *out) {
     return 1;
 }
 
+/* the whole range this rank updates, for the one-pass ops */
+typedef struct updated {
+    size_t n;
+    float *p, *g, *m, *v;
+} updated_t;
+
+static updated_t updated_range(dist_optim_t *d) {
+    size_t n = d->uhi - d->ulo;
+    if (!d->zero1) return (updated_t){n, weights_at(d, 0), d->grad_block, d->local.m, d->local.v};
+    return (updated_t){n, weights_at(d, d->ulo), d->shard_grad, d->m, d->v};
+}
+
 /* after an update: the model's weights are the masters rounded, then (ZeRO-1)
  * every rank's shard is gathered */
 static int publish_weights(dist_optim_t *d, err_t *err) {
@@ -239,12 +283,12 @@ static int lamb_step(dist_optim_t *d, float lr, float grad_scale, int64_t step, 
     float bc1 = 1.0f - powf(d->cfg.beta1, (float)step), bc2 = 1.0f - powf(d->cfg.beta2, (float)step);
     double *sq = calloc(2 * (size_t)d->ntensors, sizeof(double));
     if (!sq) return err_set(err, "out of memory for the LAMB norms");
+    updated_t u = updated_range(d);
+    be->lamb_moments_multi(be, u.p, u.g, u.m, u.v, u.g, u.n, d->segs, d->nsegs, d->cfg.beta1, d->cfg.beta2,
+                           d->cfg.eps, bc1, bc2, grad_scale);
     piece_t pc;
     for (int k = 0; k < d->ntensors; k++) {
         if (!piece_of(d, k, &pc)) continue;
-        float wd = (d->params[k].flags & TENSOR_NO_WEIGHT_DECAY) ? 0.0f : d->cfg.weight_decay;
-        be->lamb_moments(be, pc.p, pc.g, pc.m, pc.v, pc.g, pc.n, d->cfg.beta1, d->cfg.beta2, d->cfg.eps, wd, bc1,
-                         bc2, grad_scale);
         if ((d->params[k].flags & TENSOR_TP_REPLICATED) && g->tp_rank != 0) continue;
         sq[2 * k] = be->sumsq(be, pc.p, pc.n);
         sq[2 * k + 1] = be->sumsq(be, pc.g, pc.n);
@@ -269,13 +313,9 @@ int dist_optim_step(dist_optim_t *d, float lr, float grad_scale, err_t *err) {
     }
     float bc1 = 1.0f - powf(d->cfg.beta1, (float)step);
     float bc2 = 1.0f - powf(d->cfg.beta2, (float)step);
-    piece_t pc;
-    for (int k = 0; k < d->ntensors; k++) {
-        if (!piece_of(d, k, &pc)) continue;
-        float wd = (d->params[k].flags & TENSOR_NO_WEIGHT_DECAY) ? 0.0f : d->cfg.weight_decay;
-        d->be->adamw(d->be, pc.p, pc.g, pc.m, pc.v, pc.n, lr, d->cfg.beta1, d->cfg.beta2, d->cfg.eps, wd, bc1, bc2,
-                     grad_scale);
-    }
+    updated_t u = updated_range(d);
+    d->be->adamw_multi(d->be, u.p, u.g, u.m, u.v, u.n, d->segs, d->nsegs, lr, d->cfg.beta1, d->cfg.beta2, d->cfg.eps,
+                       bc1, bc2, grad_scale);
     return publish_weights(d, err);
 }
 

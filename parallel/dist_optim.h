@@ -58,6 +58,10 @@ typedef struct dist_optim {
     size_t shard, lo, hi;     /* this rank owns [lo, hi) of the block, shard = alloc / DP */
     float *shard_grad, *m, *v;
     int64_t step;
+    /* the updated range's weight-decay runs (backend memory), for the one-pass optimizer ops */
+    optim_segment_t *segs;
+    int nsegs;
+    size_t ulo, uhi;          /* the updated range of the block: [0, numel) or the shard's part */
     /* mixed precision */
     dtype_t weight_dtype, grad_dtype;  /* DTYPE_F32: no rounding */
     float *master;            /* fp32 master weights of [mlo, mhi), or NULL */

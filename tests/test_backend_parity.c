@@ -584,6 +584,18 @@ static void test_adamw(size_t n) {
     }
     snprintf(name, sizeof name, "lamb_moments n=%zu", n);
     report(name, worse(buf_rel(g), worse(buf_rel(m), buf_rel(v))), TOL_ELEM);
+    /* the one-pass forms over three weight-decay runs (each side's table in its memory) */
+    optim_segment_t hs[3] = {{0, n / 3, 0.1f, 0.0f}, {n / 3, n / 3 + 7, 0.0f, 0.0f}, {n / 3 + 7, n, 0.1f, 0.0f}};
+    buf_t segs = buf_from(hs, sizeof hs);
+    EACH(s) {
+        const optim_segment_t *sg = (const optim_segment_t *)segs.p[s];
+        be[s]->adamw_multi(be[s], F(p, s), F(g, s), F(m, s), F(v, s), n, sg, 3, 3e-4f, b1, b2, 1e-8f, bc1, bc2, 0.5f);
+        be[s]->lamb_moments_multi(be[s], F(p, s), F(g, s), F(m, s), F(v, s), F(g, s), n, sg, 3, b1, b2, 1e-6f, bc1, bc2,
+                                  0.5f);
+    }
+    snprintf(name, sizeof name, "adamw_multi + lamb_moments_multi n=%zu", n);
+    report(name, worse(buf_rel(p), worse(buf_rel(g), worse(buf_rel(m), buf_rel(v)))), TOL_ELEM);
+    buf_free(&segs);
     free(hv);
     buf_free(&p), buf_free(&g), buf_free(&m), buf_free(&v);
 }

@@ -232,6 +232,28 @@ void cpu_lamb_moments(backend_t *be, const float *p, const float *g, float *m, f
         u[i] = adam_direction(p[i], g[i] * grad_scale, &m[i], &v[i], beta1, beta2, eps, weight_decay, bc1, bc2);
 }
 
+void cpu_adamw_multi(backend_t *be, float *p, const float *g, float *m, float *v, size_t n,
+                     const optim_segment_t *segs, int nseg, float lr, float beta1, float beta2, float eps, float bc1,
+                     float bc2, float grad_scale) {
+    (void)n;
+    for (int s = 0; s < nseg; s++) {
+        size_t a = (size_t)segs[s].begin;
+        cpu_adamw(be, p + a, g + a, m + a, v + a, (size_t)segs[s].end - a, lr, beta1, beta2, eps,
+                  segs[s].weight_decay, bc1, bc2, grad_scale);
+    }
+}
+
+void cpu_lamb_moments_multi(backend_t *be, const float *p, const float *g, float *m, float *v, float *u, size_t n,
+                            const optim_segment_t *segs, int nseg, float beta1, float beta2, float eps, float bc1,
+                            float bc2, float grad_scale) {
+    (void)n;
+    for (int s = 0; s < nseg; s++) {
+        size_t a = (size_t)segs[s].begin;
+        cpu_lamb_moments(be, p + a, g + a, m + a, v + a, u + a, (size_t)segs[s].end - a, beta1, beta2, eps,
+                         segs[s].weight_decay, bc1, bc2, grad_scale);
+    }
+}
+
 int cpu_has_inf_nan(backend_t *be, const float *x, size_t n) {
     (void)be;
     int bad = 0;

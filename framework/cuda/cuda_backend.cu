@@ -150,6 +150,8 @@ static void cuda_fill_table(backend_t *t) {
     t->sum = cuda_sum;
     t->adamw = cuda_adamw;
     t->lamb_moments = cuda_lamb_moments;
+    t->adamw_multi = cuda_adamw_multi;
+    t->lamb_moments_multi = cuda_lamb_moments_multi;
     t->has_inf_nan = cuda_has_inf_nan;
     t->cast_from_f32 = cuda_cast_from_f32;
     t->round_to = cuda_round_to;

@@ -325,6 +325,49 @@ void cuda_lamb_moments(backend_t *be, const float *p, const float *g, float *m, 
     cuda_launched(be, "lamb_moments", "lamb_moments_kernel");
 }
 
+/* the segment holding element i (segs sorted and covering [0, n)) */
+static __device__ __forceinline__ float segment_decay(const optim_segment_t *segs, int nseg, size_t i) {
+    int lo = 0, hi = nseg - 1;
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2;
+        if (segs[mid].begin <= i) lo = mid;
+        else hi = mid - 1;
+    }
+    return segs[lo].weight_decay;
+}
+
+static __global__ void adamw_multi_kernel(float *p, const float *g, float *m, float *v, size_t n,
+                                          const optim_segment_t *segs, int nseg, float lr, float beta1,
+                                          float beta2, float eps, float bc1, float bc2, float grad_scale) {
+    CUDA_FOR(i, n) p[i] -= lr * adam_direction(p[i], g[i] * grad_scale, &m[i], &v[i], beta1, beta2, eps,
+                                               segment_decay(segs, nseg, i), bc1, bc2);
+}
+
+void cuda_adamw_multi(backend_t *be, float *p, const float *g, float *m, float *v, size_t n,
+                      const optim_segment_t *segs, int nseg, float lr, float beta1, float beta2, float eps,
+                      float bc1, float bc2, float grad_scale) {
+    if (n == 0 || nseg <= 0) return;
+    adamw_multi_kernel<<<cuda_blocks(n, CUDA_THREADS), CUDA_THREADS>>>(p, g, m, v, n, segs, nseg, lr, beta1, beta2,
+                                                                       eps, bc1, bc2, grad_scale);
+    cuda_launched(be, "adamw_multi", "adamw_multi_kernel");
+}
+
+static __global__ void lamb_moments_multi_kernel(const float *p, const float *g, float *m, float *v, float *u,
+                                                 size_t n, const optim_segment_t *segs, int nseg, float beta1,
+                                                 float beta2, float eps, float bc1, float bc2, float grad_scale) {
+    CUDA_FOR(i, n) u[i] = adam_direction(p[i], g[i] * grad_scale, &m[i], &v[i], beta1, beta2, eps,
+                                         segment_decay(segs, nseg, i), bc1, bc2);
+}
+
+void cuda_lamb_moments_multi(backend_t *be, const float *p, const float *g, float *m, float *v, float *u, size_t n,
+                             const optim_segment_t *segs, int nseg, float beta1, float beta2, float eps, float bc1,
+                             float bc2, float grad_scale) {
+    if (n == 0 || nseg <= 0) return;
+    lamb_moments_multi_kernel<<<cuda_blocks(n, CUDA_THREADS), CUDA_THREADS>>>(p, g, m, v, u, n, segs, nseg, beta1,
+                                                                              beta2, eps, bc1, bc2, grad_scale);
+    cuda_launched(be, "lamb_moments_multi", "lamb_moments_multi_kernel");
+}
+
 /* every thread that sees a non-finite value stores 1 (the same value: no race on the result) */
 static __global__ void inf_nan_kernel(int *flag, const float *x, size_t n) {
     int bad = 0;

@@ -65,6 +65,12 @@ void cuda_adamw(backend_t *be, float *p, const float *g, float *m, float *v, siz
 void cuda_lamb_moments(backend_t *be, const float *p, const float *g, float *m, float *v, float *u, size_t n,
                        float beta1, float beta2, float eps, float weight_decay, float bc1, float bc2,
                        float grad_scale);
+void cuda_adamw_multi(backend_t *be, float *p, const float *g, float *m, float *v, size_t n,
+                      const optim_segment_t *segs, int nseg, float lr, float beta1, float beta2, float eps,
+                      float bc1, float bc2, float grad_scale);
+void cuda_lamb_moments_multi(backend_t *be, const float *p, const float *g, float *m, float *v, float *u, size_t n,
+                             const optim_segment_t *segs, int nseg, float beta1, float beta2, float eps, float bc1,
+                             float bc2, float grad_scale);
 int cuda_has_inf_nan(backend_t *be, const float *x, size_t n);
 void cuda_cast_from_f32(backend_t *be, void *dst, dtype_t dst_type, const float *src, size_t n);
 void cuda_round_to(backend_t *be, float *dst, const float *src, size_t n, dtype_t type);
