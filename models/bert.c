@@ -55,20 +55,12 @@ static float *G(bert_model_t *m, int k) { return m->grads[k].data; }
 static int carve(bert_model_t *m, arena_t *ar) {
     const bert_config_t *c = &m->cfg;
     tf_ctx_t *t = &m->tf;
-    int L = c->num_layers;
     size_t N = (size_t)m->B * m->T, C = m->C, F = m->F_local, M = m->M, B = m->B;
     size_t Cl = (size_t)m->NH_local * m->HS, att = (size_t)m->B * m->NH_local * m->T * m->T;
+    tf_ctx_t shape = {.B = m->B, .T = m->T, .C = m->C, .NH = m->NH_local, .HS = m->HS, .F = m->F_local,
+                      .pre_ln = c->pre_ln};
+    int bad = tf_stack_carve(&m->stack, &shape, ar) != 0;
 #define TAKE(ptr, count) ((ptr) = arena_take(ar, (count) * sizeof(float)), ar->base && !(ptr))
-    int bad = 0;
-    for (int l = 0; l <= L; l++) bad |= TAKE(m->resid[l], N * C);
-    for (int l = 0; l < L; l++) {
-        tf_layer_acts_t *a = &m->layers[l];
-        bad |= TAKE(a->ln1, N * C) | TAKE(a->ln1_mean, N) | TAKE(a->ln1_rstd, N);
-        bad |= TAKE(a->qkv, N * 3 * Cl) | TAKE(a->atty, N * Cl) | TAKE(a->probs, att) | TAKE(a->mid, N * C);
-        bad |= TAKE(a->ln2_mean, N) | TAKE(a->ln2_rstd, N) | TAKE(a->fch, N * F) | TAKE(a->fch_gelu, N * F);
-        if (c->pre_ln) bad |= TAKE(a->ln2, N * C);
-        else bad |= TAKE(a->sum2, N * C);
-    }
     bad |= TAKE(m->emb_sum, N * C) | TAKE(m->emb_mean, N) | TAKE(m->emb_rstd, N);
     bad |= TAKE(m->final_ln, N * C) | TAKE(m->final_mean, N) | TAKE(m->final_rstd, N);
     bad |= TAKE(m->mlm_in, M * C) | TAKE(m->mlm_dense, M * C) | TAKE(m->mlm_act, M * C) | TAKE(m->mlm_ln, M * C);
@@ -93,6 +85,26 @@ static int carve(bert_model_t *m, arena_t *ar) {
     return bad ? -1 : 0;
 }
 
+static void set_dims(bert_model_t *m, const bert_config_t *cfg, int B, int T, int tp_rank, int tp_size) {
+    m->cfg = *cfg, m->tp_rank = tp_rank, m->tp_size = tp_size;
+    m->B = B, m->T = T, m->M = B * cfg->max_predictions_per_seq;
+    m->C = cfg->hidden_size, m->HS = cfg->hidden_size / cfg->num_attention_heads;
+    m->NH_local = cfg->num_attention_heads / tp_size, m->F_local = ffn_size(cfg) / tp_size;
+    m->V_padded = bert_padded_vocab(cfg, tp_size), m->V_local = m->V_padded / tp_size;
+    m->v_start = tp_rank * m->V_local;
+}
+
+size_t bert_activation_bytes(const bert_config_t *cfg, int B, int T, int tp_size) {
+    bert_model_t m;
+    memset(&m, 0, sizeof m);
+    set_dims(&m, cfg, B, T, 0, tp_size);
+    if (tf_stack_init(&m.stack, cfg->num_layers, &cfg->recompute) != 0) return (size_t)-1;
+    arena_t ar = {0};
+    carve(&m, &ar);
+    tf_stack_free(&m.stack);
+    return ar.used;
+}
+
 int bert_create(bert_model_t *m, const bert_config_t *cfg, backend_t *be, int B, int T,
                 const model_parallel_t *par, err_t *err) {
     memset(m, 0, sizeof *m);
@@ -103,15 +115,10 @@ int bert_create(bert_model_t *m, const bert_config_t *cfg, backend_t *be, int B,
     if (B <= 0) return err_set(err, "--micro-batch-size must be positive (got %d)", B);
     if (T <= 1 || T > cfg->max_position_embeddings)
         return err_set(err, "sequence length %d is outside 2..%d", T, cfg->max_position_embeddings);
-    m->cfg = *cfg, m->be = be, m->tp = tp, m->tp_rank = tp_rank, m->tp_size = tp_size;
-    m->B = B, m->T = T, m->M = B * cfg->max_predictions_per_seq;
-    m->C = cfg->hidden_size, m->HS = cfg->hidden_size / cfg->num_attention_heads;
-    m->NH_local = cfg->num_attention_heads / tp_size, m->F_local = ffn_size(cfg) / tp_size;
-    m->V_padded = bert_padded_vocab(cfg, tp_size), m->V_local = m->V_padded / tp_size;
-    m->v_start = tp_rank * m->V_local;
+    set_dims(m, cfg, B, T, tp_rank, tp_size);
+    m->be = be, m->tp = tp;
     int L = cfg->num_layers;
-    m->resid = calloc((size_t)L + 1, sizeof(float *));
-    m->layers = calloc((size_t)L, sizeof(tf_layer_acts_t));
+    int tables = tf_stack_init(&m->stack, L, &cfg->recompute);
     m->w_layers = calloc((size_t)L, sizeof(tf_layer_t));
     m->g_layers = calloc((size_t)L, sizeof(tf_layer_t));
     m->h_losses = malloc(sizeof(float) * (size_t)m->M);
@@ -119,7 +126,7 @@ int bert_create(bert_model_t *m, const bert_config_t *cfg, backend_t *be, int B,
     m->h_rowmax = malloc(sizeof(float) * (size_t)m->M);
     m->h_dloss = malloc(sizeof(float) * (size_t)m->M);
     m->h_cls = malloc(sizeof(int) * (size_t)B);
-    if (!m->resid || !m->layers || !m->w_layers || !m->g_layers || !m->h_losses || !m->h_tlogit || !m->h_rowmax ||
+    if (tables != 0 || !m->w_layers || !m->g_layers || !m->h_losses || !m->h_tlogit || !m->h_rowmax ||
         !m->h_dloss || !m->h_cls || declare_params(m) != 0) {
         bert_destroy(m);
         return err_set(err, "out of host memory building the BERT tables");
@@ -140,6 +147,7 @@ int bert_create(bert_model_t *m, const bert_config_t *cfg, backend_t *be, int B,
         bert_destroy(m);
         return err_prefix(err, "BERT activations (%zu bytes)", ar.used);
     }
+    m->act_bytes = ar.used;
     arena_t real = {.base = m->act_block, .capacity = ar.used};
     if (carve(m, &real) != 0) {
         bert_destroy(m);
@@ -156,7 +164,8 @@ void bert_destroy(bert_model_t *m) {
         if (m->act_block) m->be->free(m->be, m->act_block);
     }
     param_list_free(&m->plist);
-    free(m->params), free(m->grads), free(m->resid), free(m->layers), free(m->w_layers), free(m->g_layers);
+    tf_stack_free(&m->stack);
+    free(m->params), free(m->grads), free(m->w_layers), free(m->g_layers);
     free(m->h_losses), free(m->h_tlogit), free(m->h_rowmax), free(m->h_dloss), free(m->h_cls);
     memset(m, 0, sizeof *m);
 }
@@ -210,7 +219,7 @@ static int check_batch(const bert_model_t *m, const bert_batch_t *b, err_t *err)
 }
 
 /* the encoder's output rows: the final LayerNorm (pre-LN) or the last layer's */
-static float *encoder_out(bert_model_t *m) { return m->cfg.pre_ln ? m->final_ln : m->resid[m->cfg.num_layers]; }
+static float *encoder_out(bert_model_t *m) { return m->cfg.pre_ln ? m->final_ln : m->stack.resid[m->cfg.num_layers]; }
 
 int bert_forward(bert_model_t *m, const bert_batch_t *b, int train, uint32_t step, bert_result_t *res,
                  err_t *err) {
@@ -228,7 +237,7 @@ int bert_forward(bert_model_t *m, const bert_batch_t *b, int train, uint32_t ste
 
     /* embeddings: vocab-parallel words (all-reduced) + positions + token types,
      * the embedding LayerNorm (post-LN), dropout */
-    float *x = m->resid[0], *sum = c->pre_ln ? x : m->emb_sum;
+    float *x = m->stack.resid[0], *sum = c->pre_ln ? x : m->emb_sum;
     be->embedding_forward(be, sum, m->tokens, P(m, m->p_wte), N, C, m->v_start, m->v_start + m->V_local);
     if (tf_tp_reduce(&m->tf, sum, NC, COMM_SUM, err) != 0) return -1;
     be->position_forward(be, sum, P(m, m->p_wpe), B, T, C);
@@ -239,11 +248,9 @@ int bert_forward(bert_model_t *m, const bert_batch_t *b, int train, uint32_t ste
                               c->layernorm_epsilon);
     be->dropout_forward(be, x, NC, m->tf.hidden_dropout, tf_dropout_key(m->seed, 0, 0, step));
 
-    for (int l = 0; l < c->num_layers; l++)
-        if (tf_layer_forward(&m->tf, l, &m->w_layers[l], &m->layers[l], m->resid[l], m->resid[l + 1], err) != 0)
-            return -1;
+    if (tf_stack_forward(&m->tf, &m->stack, m->w_layers, err) != 0) return -1;
     if (c->pre_ln)
-        be->layernorm_forward(be, m->final_ln, m->final_mean, m->final_rstd, m->resid[c->num_layers],
+        be->layernorm_forward(be, m->final_ln, m->final_mean, m->final_rstd, m->stack.resid[c->num_layers],
                               P(m, m->p_final_ln), P(m, m->p_final_ln + 1), N, C, c->layernorm_epsilon);
     float *h = encoder_out(m);
 
@@ -310,6 +317,12 @@ static void grad_ready(bert_model_t *m, int first, int last) {
     if (m->grad_ready && first <= last) m->grad_ready(m->grad_ready_ctx, first, last);
 }
 
+static void layer_done(void *ctx, int l) {
+    bert_model_t *m = ctx;
+    int first = m->p_layers + l * TF_LAYER_PARAMS;
+    grad_ready(m, first, first + TF_LAYER_PARAMS - 1);
+}
+
 int bert_backward(bert_model_t *m, float grad_scale, uint32_t step, err_t *err) {
     backend_t *be = m->be;
     const bert_config_t *c = &m->cfg;
@@ -359,17 +372,12 @@ int bert_backward(bert_model_t *m, float grad_scale, uint32_t step, err_t *err) 
     grad_ready(m, heads, m->num_params - 1);
     if (c->pre_ln) {
         be->memset_zero(be, m->dresid, NC * sizeof(float));
-        be->layernorm_backward(be, m->dresid, G(m, m->p_final_ln), G(m, m->p_final_ln + 1), dh, m->resid[L],
+        be->layernorm_backward(be, m->dresid, G(m, m->p_final_ln), G(m, m->p_final_ln + 1), dh, m->stack.resid[L],
                                P(m, m->p_final_ln), m->final_mean, m->final_rstd, N, C);
         grad_ready(m, m->p_final_ln, m->p_final_ln + 1);
     }
-    for (int l = L - 1; l >= 0; l--) {
-        if (tf_layer_backward(&m->tf, l, &m->w_layers[l], &m->g_layers[l], &m->layers[l], m->resid[l], m->dresid,
-                              err) != 0)
-            return -1;
-        int first = m->p_layers + l * TF_LAYER_PARAMS;
-        grad_ready(m, first, first + TF_LAYER_PARAMS - 1);
-    }
+    if (tf_stack_backward(&m->tf, &m->stack, m->w_layers, m->g_layers, m->dresid, layer_done, m, err) != 0)
+        return -1;
     /* embeddings: dropout, the embedding LayerNorm (post-LN), then the three tables */
     float *dsum = m->tf.dtmp;
     be->memset_zero(be, dsum, NC * sizeof(float));

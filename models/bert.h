@@ -30,6 +30,9 @@ typedef struct bert_config {
     int pre_ln;                  /* 1: Megatron's ordering; 0: original post-LN */
     int binary_head;             /* 1: sentence-order / next-sentence head and pooler */
     float hidden_dropout, attention_dropout, layernorm_epsilon, init_method_std;
+    /* Activation recomputation (tf_recompute_parse). A training-time choice that
+     * changes no result: not part of the text form. Zeroed by the defaults: none. */
+    tf_recompute_t recompute;
 } bert_config_t;
 
 /* BERT-Base with BERT's vocabulary (30,522), sequence 512, post-LN. */
@@ -42,6 +45,9 @@ int bert_padded_vocab(const bert_config_t *c, int tp_size);
 int64_t bert_param_count(const bert_config_t *c, int tp_size);
 int bert_config_to_text(const bert_config_t *c, char *buf, size_t len);
 int bert_config_from_text(bert_config_t *c, const char *text, err_t *err);
+/* Bytes of the activation arena bert_create would allocate (kept activations and
+ * workspaces); it shrinks with cfg->recompute. */
+size_t bert_activation_bytes(const bert_config_t *cfg, int B, int T, int tp_size);
 
 /* One micro-batch, host arrays. */
 typedef struct bert_batch {
@@ -72,6 +78,7 @@ typedef struct bert_model {
     size_t param_numel, param_alloc;
     float *param_block, *grad_block;
     void *act_block;
+    size_t act_bytes;           /* its size */
     model_grad_ready_fn grad_ready;
     void *grad_ready_ctx;
     /* parameter views (index of each named tensor in params) */
@@ -79,8 +86,7 @@ typedef struct bert_model {
     tf_layer_t *w_layers, *g_layers;
     tf_ctx_t tf;
     /* activations */
-    float **resid;              /* L+1 [B*T, C] */
-    tf_layer_acts_t *layers;
+    tf_stack_t stack;           /* the layers' inputs (resid[l], [B*T, C]; resid[L] the last output) and activations */
     float *emb_sum, *emb_mean, *emb_rstd;     /* post-LN embedding LayerNorm */
     float *final_ln, *final_mean, *final_rstd; /* pre-LN final LayerNorm ([B*T, C]) */
     float *mlm_in, *mlm_dense, *mlm_act, *mlm_ln, *mlm_mean, *mlm_rstd; /* [M, C] */

@@ -64,7 +64,7 @@ int bert_config_validate(const bert_config_t *c, int tp, err_t *err) {
                        c->num_attention_heads);
     if (ffn_of(c) % tp != 0)
         return err_set(err, "--tensor-model-parallel-size %d does not divide the FFN size %d", tp, ffn_of(c));
-    return 0;
+    return tf_recompute_validate(&c->recompute, c->num_layers, err);
 }
 
 int bert_padded_vocab(const bert_config_t *c, int tp) {

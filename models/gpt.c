@@ -46,21 +46,12 @@ static void set_views(gpt_model_t *m, tensor_t *ts, gpt_weights_t *w) {
 static int carve_acts(gpt_model_t *m, arena_t *ar) {
     gpt_acts_t *a = &m->a;
     tf_ctx_t *c = &m->tf;
-    int L = m->cfg.num_layers;
     size_t BT = (size_t)m->B * m->T, C = m->C, F = m->F_local, V = m->V_local;
     size_t C3 = 3 * (size_t)m->NH_local * m->HS, Cl = (size_t)m->NH_local * m->HS;
     size_t att = (size_t)m->B * m->NH_local * m->T * m->T;
+    tf_ctx_t shape = {.B = m->B, .T = m->T, .C = m->C, .NH = m->NH_local, .HS = m->HS, .F = m->F_local, .pre_ln = 1};
+    int bad = tf_stack_carve(&a->stack, &shape, ar) != 0;
 #define TAKE(ptr, count) ((ptr) = arena_take(ar, (count) * sizeof(float)), ar->base && !(ptr))
-    int bad = 0;
-    for (int l = 0; l <= L; l++) bad |= TAKE(a->resid[l], BT * C);
-    for (int l = 0; l < L; l++) {
-        tf_layer_acts_t *la = &a->layers[l];
-        bad |= TAKE(la->ln1, BT * C) | TAKE(la->ln1_mean, BT) | TAKE(la->ln1_rstd, BT);
-        bad |= TAKE(la->qkv, BT * C3) | TAKE(la->atty, BT * Cl) | TAKE(la->probs, att);
-        bad |= TAKE(la->mid, BT * C) | TAKE(la->ln2, BT * C);
-        bad |= TAKE(la->ln2_mean, BT) | TAKE(la->ln2_rstd, BT);
-        bad |= TAKE(la->fch, BT * F) | TAKE(la->fch_gelu, BT * F);
-    }
     bad |= TAKE(a->lnf, BT * C) | TAKE(a->lnf_mean, BT) | TAKE(a->lnf_rstd, BT);
     bad |= TAKE(a->logits, BT * V);
     /* sumexp and tlogit adjacent: one all-reduce carries both */
@@ -78,17 +69,10 @@ static int carve_acts(gpt_model_t *m, arena_t *ar) {
 }
 
 static int alloc_act_tables(gpt_model_t *m) {
-    int L = m->cfg.num_layers;
-    m->a.resid = calloc((size_t)L + 1, sizeof(float *));
-    m->a.layers = calloc((size_t)L, sizeof(tf_layer_acts_t));
-    return m->a.resid && m->a.layers ? 0 : -1;
+    return tf_stack_init(&m->a.stack, m->cfg.num_layers, &m->cfg.recompute);
 }
 
-static void free_act_tables(gpt_model_t *m) {
-    free(m->a.resid);
-    free(m->a.layers);
-    m->a.resid = NULL, m->a.layers = NULL;
-}
+static void free_act_tables(gpt_model_t *m) { tf_stack_free(&m->a.stack); }
 
 static void set_dims(gpt_model_t *m, const gpt_config_t *cfg, int B, int T, int tp_rank, int tp_size) {
     m->cfg = *cfg;
@@ -100,6 +84,17 @@ static void set_dims(gpt_model_t *m, const gpt_config_t *cfg, int B, int T, int 
     m->V_padded = gpt_padded_vocab(cfg, tp_size);
     m->V_local = m->V_padded / tp_size;
     m->v_start = tp_rank * m->V_local;
+}
+
+size_t gpt_activation_bytes(const gpt_config_t *cfg, int B, int T, int tp_size) {
+    gpt_model_t m;
+    memset(&m, 0, sizeof m);
+    set_dims(&m, cfg, B, T, 0, tp_size);
+    if (alloc_act_tables(&m) != 0) return (size_t)-1;
+    arena_t ar = {0};
+    carve_acts(&m, &ar);
+    free_act_tables(&m);
+    return ar.used;
 }
 
 size_t gpt_memory_bytes(const gpt_config_t *cfg, int B, int T, int tp_size) {
@@ -115,11 +110,8 @@ size_t gpt_memory_bytes(const gpt_config_t *cfg, int B, int T, int tp_size) {
         params += (size_t)(p->shape[0] * p->shape[1]) / (size_t)(p->split >= 0 ? tp_size : 1);
     }
     param_list_free(&pl);
-    if (alloc_act_tables(&m) != 0) return (size_t)-1;
-    arena_t ar = {0};
-    carve_acts(&m, &ar);
-    free_act_tables(&m);
-    return 2 * params * sizeof(float) + ar.used;
+    size_t acts = gpt_activation_bytes(cfg, B, T, tp_size);
+    return acts == (size_t)-1 ? acts : 2 * params * sizeof(float) + acts;
 }
 
 int gpt_create(gpt_model_t *m, const gpt_config_t *cfg, backend_t *be, int B, int T,
@@ -168,6 +160,7 @@ int gpt_create(gpt_model_t *m, const gpt_config_t *cfg, backend_t *be, int B, in
         gpt_destroy(m);
         return err_prefix(err, "activations (%zu bytes)", ar.used);
     }
+    m->act_bytes = ar.used;
     arena_t real = {.base = m->act_block, .capacity = ar.used};
     if (carve_acts(m, &real) != 0) {
         gpt_destroy(m);
@@ -204,6 +197,10 @@ static void grad_ready(gpt_model_t *m, int first, int last) {
     if (m->grad_ready) m->grad_ready(m->grad_ready_ctx, first, last);
 }
 
+static void layer_done(void *ctx, int l) {
+    grad_ready(ctx, 2 + l * P_PER_LAYER, 2 + (l + 1) * P_PER_LAYER - 1);
+}
+
 /* the layer context for one micro-batch */
 static void setup_ctx(gpt_model_t *m, int B, int T, int train, uint32_t step) {
     tf_ctx_t *c = &m->tf;
@@ -237,16 +234,14 @@ int gpt_forward(gpt_model_t *m, const int *tokens, const int *targets, const flo
     be->copy_to_device(be, a->tokens, tokens, (size_t)N * sizeof(int));
 
     /* embeddings: vocab-parallel token lookup (all-reduced), + positions, dropout */
-    float *x = a->resid[0];
+    float *x = a->stack.resid[0];
     be->embedding_forward(be, x, a->tokens, m->w.wte, N, C, m->v_start, m->v_start + m->V_local);
     if (tf_tp_reduce(&m->tf, x, (size_t)N * C, COMM_SUM, err) != 0) return -1;
     be->position_forward(be, x, m->w.wpe, B, T, C);
     be->dropout_forward(be, x, (size_t)N * C, m->tf.hidden_dropout, tf_dropout_key(m->seed, 0, 0, step));
 
-    for (int l = 0; l < c->num_layers; l++)
-        if (tf_layer_forward(&m->tf, l, &m->w.layers[l], &a->layers[l], a->resid[l], a->resid[l + 1], err) != 0)
-            return -1;
-    be->layernorm_forward(be, a->lnf, a->lnf_mean, a->lnf_rstd, a->resid[c->num_layers], m->w.lnf_w,
+    if (tf_stack_forward(&m->tf, &a->stack, m->w.layers, err) != 0) return -1;
+    be->layernorm_forward(be, a->lnf, a->lnf_mean, a->lnf_rstd, a->stack.resid[c->num_layers], m->w.lnf_w,
                           m->w.lnf_b, N, C, c->layernorm_epsilon);
     /* LM head tied to the token embedding */
     be->matmul_forward(be, a->logits, a->lnf, m->w.wte, NULL, N, C, m->V_local);
@@ -302,17 +297,13 @@ int gpt_backward(gpt_model_t *m, float grad_scale, uint32_t step, err_t *err) {
     be->matmul_backward(be, dln, m->g.wte, NULL, a->logits, a->lnf, m->w.wte, N, C, m->V_local);
     if (tf_tp_reduce(&m->tf, dln, NC, COMM_SUM, err) != 0) return -1;
     be->memset_zero(be, a->dresid, bytesNC);
-    be->layernorm_backward(be, a->dresid, m->g.lnf_w, m->g.lnf_b, dln, a->resid[c->num_layers],
+    be->layernorm_backward(be, a->dresid, m->g.lnf_w, m->g.lnf_b, dln, a->stack.resid[c->num_layers],
                            m->w.lnf_w, a->lnf_mean, a->lnf_rstd, N, C);
     int final_ln = 2 + c->num_layers * P_PER_LAYER;
     grad_ready(m, final_ln, final_ln + 1);
 
-    for (int l = c->num_layers - 1; l >= 0; l--) {
-        if (tf_layer_backward(&m->tf, l, &m->w.layers[l], &m->g.layers[l], &a->layers[l], a->resid[l],
-                              a->dresid, err) != 0)
-            return -1;
-        grad_ready(m, 2 + l * P_PER_LAYER, 2 + (l + 1) * P_PER_LAYER - 1);
-    }
+    if (tf_stack_backward(&m->tf, &a->stack, m->w.layers, m->g.layers, a->dresid, layer_done, m, err) != 0)
+        return -1;
     /* embeddings */
     be->memset_zero(be, dtmp, bytesNC);
     be->dropout_backward(be, dtmp, a->dresid, NC, m->tf.hidden_dropout, tf_dropout_key(m->seed, 0, 0, step));

@@ -34,6 +34,9 @@ typedef struct gpt_config {
     float attention_dropout;
     float layernorm_epsilon;
     float init_method_std;
+    /* Activation recomputation (tf_recompute_parse). A training-time choice that
+     * changes no result: not part of the text form. Zeroed by the defaults: none. */
+    tf_recompute_t recompute;
 } gpt_config_t;
 
 /* Megatron-LM defaults for the fields a preset does not set. */
@@ -60,8 +63,7 @@ typedef struct gpt_weights {
 
 /* Activations kept for backward and workspaces. */
 typedef struct gpt_acts {
-    float **resid;              /* L+1 buffers [B,T,C]: input of layer l; resid[L] final */
-    tf_layer_acts_t *layers;
+    tf_stack_t stack;           /* the layers' inputs (resid[l], [B,T,C]; resid[L] final) and activations */
     float *lnf, *lnf_mean, *lnf_rstd;
     float *logits;              /* [B,T,V_local]; becomes dlogits in backward */
     float *rowmax, *sumexp, *tlogit, *losses, *dloss; /* [B*T]; tlogit follows sumexp */
@@ -88,6 +90,7 @@ typedef struct gpt_model {
     void *grad_ready_ctx;
     float *param_block, *grad_block;
     void *act_block;
+    size_t act_bytes;           /* its size */
     gpt_weights_t w, g;
     gpt_acts_t a;
     tf_ctx_t tf;                /* layer shapes and shared workspaces */
@@ -106,6 +109,9 @@ int gpt_create(gpt_model_t *m, const gpt_config_t *cfg, backend_t *be, int B, in
 void gpt_destroy(gpt_model_t *m);
 /* Bytes of device memory gpt_create would take (parameters + grads + activations). */
 size_t gpt_memory_bytes(const gpt_config_t *cfg, int B, int T, int tp_size);
+/* Of which the activation arena (kept activations and workspaces); it shrinks with
+ * cfg->recompute. */
+size_t gpt_activation_bytes(const gpt_config_t *cfg, int B, int T, int tp_size);
 
 /* N(0, std) weights by global position (identical for any TP size), output
  * projections scaled by 1/sqrt(2 L), biases 0, LayerNorm 1/0, padded vocab rows 0. */

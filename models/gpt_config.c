@@ -90,6 +90,7 @@ int gpt_config_validate(const gpt_config_t *c, int tp_size, err_t *err) {
     if (ffn_of(c) % tp_size != 0)
         return err_set(err, "--tensor-model-parallel-size %d does not divide the FFN size %d", tp_size,
                        ffn_of(c));
+    if (tf_recompute_validate(&c->recompute, c->num_layers, err) != 0) return -1;
     /* sizes must fit the int arithmetic of the ops */
     double bt = (double)c->seq_length * c->hidden_size * 4.0;
     if (bt > 2e9 || (double)gpt_padded_vocab(c, tp_size) * c->hidden_size > 2e9 * tp_size)

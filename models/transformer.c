@@ -2,6 +2,10 @@
  * Read them side by side: backward visits forward's steps in reverse. */
 #include "transformer.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 rng_key_t tf_dropout_key(uint64_t seed, uint32_t site, uint32_t tp_rank, uint32_t step) {
     rng_key_t k = {seed, rng_stream(RNG_PURPOSE_DROPOUT, site, tp_rank), step};
     return k;
@@ -86,6 +90,10 @@ static int attention_branch_backward(const tf_ctx_t *c, int l, const tf_layer_t 
     be->matmul_backward(be, c->datty, g->proj_w, g->proj_b, c->dtmp, a->atty, w->proj_w, N, Cl, C);
     be->memset_zero(be, c->dqkv, (size_t)N * 3 * Cl * sizeof(float));
     attn_shape_t s = attn_shape(c, l);
+    /* selective recomputation: the probabilities again from the kept qkv, the same
+     * dropout key; the context lands in atty once more (the same values, after its
+     * last use above) */
+    if (c->recompute_attention) be->attention_forward(be, a->atty, a->probs, c->attn_scratch, a->qkv, &s);
     be->attention_backward(be, c->dqkv, c->attn_scratch, c->attn_dscratch, c->datty, a->qkv, a->probs, &s);
     be->memset_zero(be, c->dln, NC * sizeof(float));
     be->matmul_backward(be, c->dln, g->qkv_w, g->qkv_b, c->dqkv, in, w->qkv_w, N, C, 3 * Cl);
@@ -142,6 +150,174 @@ int tf_layer_backward(const tf_ctx_t *c, int l, const tf_layer_t *w, tf_layer_t 
         be->layernorm_backward(be, dx, g->ln1_w, g->ln1_b, c->dsum, a->mid, w->ln1_w, a->ln1_mean,
                                a->ln1_rstd, N, C);
         if (attention_branch_backward(c, l, w, g, a, x, dx, dx, err) != 0) return -1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- recomputation */
+
+int tf_recompute_parse(tf_recompute_t *r, int recompute_activations, const char *granularity,
+                       const char *method, int num_layers, err_t *err) {
+    memset(r, 0, sizeof *r);
+    if (granularity && strcmp(granularity, "selective") == 0) r->granularity = TF_RECOMPUTE_SELECTIVE;
+    else if (granularity && strcmp(granularity, "full") == 0) r->granularity = TF_RECOMPUTE_FULL;
+    else if (granularity)
+        return err_set(err, "--recompute-granularity: unknown value '%s' (known: full selective)", granularity);
+    /* Megatron lets --recompute-activations silently replace an explicit full */
+    if (recompute_activations && r->granularity == TF_RECOMPUTE_FULL)
+        return err_set(err, "--recompute-activations means --recompute-granularity selective; it conflicts with "
+                            "--recompute-granularity full");
+    if (recompute_activations) r->granularity = TF_RECOMPUTE_SELECTIVE;
+    if (method && strcmp(method, "uniform") == 0) r->method = TF_RECOMPUTE_UNIFORM;
+    else if (method && strcmp(method, "block") == 0) r->method = TF_RECOMPUTE_BLOCK;
+    else if (method) return err_set(err, "--recompute-method: unknown value '%s' (known: uniform block)", method);
+    if (num_layers < 0) return err_set(err, "--recompute-num-layers must be positive (got %d)", num_layers);
+    if (r->granularity != TF_RECOMPUTE_FULL) {
+        const char *what = r->granularity == TF_RECOMPUTE_SELECTIVE
+                               ? "selective recomputation covers every layer's core attention"
+                               : "no --recompute-granularity was given";
+        if (method) return err_set(err, "--recompute-method needs --recompute-granularity full (%s)", what);
+        if (num_layers) return err_set(err, "--recompute-num-layers needs --recompute-granularity full (%s)", what);
+        return 0;
+    }
+    if (!method) return err_set(err, "--recompute-granularity full needs --recompute-method uniform or block");
+    if (!num_layers)
+        return err_set(err, "--recompute-granularity full needs --recompute-num-layers N (layers per group for "
+                            "uniform, layers recomputed for block)");
+    r->num_layers = num_layers;
+    return 0;
+}
+
+int tf_recompute_validate(const tf_recompute_t *r, int num_layers, err_t *err) {
+    switch (r->granularity) {
+    case TF_RECOMPUTE_NONE:
+    case TF_RECOMPUTE_SELECTIVE: return 0;
+    case TF_RECOMPUTE_FULL: break;
+    default: return err_set(err, "--recompute-granularity: invalid setting %d", (int)r->granularity);
+    }
+    if (r->method != TF_RECOMPUTE_UNIFORM && r->method != TF_RECOMPUTE_BLOCK)
+        return err_set(err, "--recompute-method: invalid setting %d", (int)r->method);
+    if (r->num_layers < 1 || r->num_layers > num_layers)
+        return err_set(err, "--recompute-num-layers %d must be in 1..%d (the model's layers)", r->num_layers,
+                       num_layers);
+    return 0;
+}
+
+void tf_recompute_describe(const tf_recompute_t *r, char *buf, size_t len) {
+    if (r->granularity == TF_RECOMPUTE_SELECTIVE) snprintf(buf, len, "selective");
+    else if (r->granularity != TF_RECOMPUTE_FULL) snprintf(buf, len, "none");
+    else if (r->method == TF_RECOMPUTE_UNIFORM)
+        snprintf(buf, len, "full (uniform, %d layer%s per group)", r->num_layers, r->num_layers == 1 ? "" : "s");
+    else snprintf(buf, len, "full (block, first %d layer%s)", r->num_layers, r->num_layers == 1 ? "" : "s");
+}
+
+int tf_recompute_group(const tf_recompute_t *r, int L, int l, int *first, int *last) {
+    *first = l, *last = l + 1;
+    if (r->granularity != TF_RECOMPUTE_FULL || r->num_layers < 1) return 0; /* < 1: refused by validate */
+    if (r->method == TF_RECOMPUTE_BLOCK) return l < r->num_layers;
+    *first = l / r->num_layers * r->num_layers;
+    *last = *first + r->num_layers < L ? *first + r->num_layers : L;
+    return 1;
+}
+
+/* ---------------------------------------------------------------- the layer stack */
+
+int tf_stack_init(tf_stack_t *s, int L, const tf_recompute_t *rc) {
+    memset(s, 0, sizeof *s);
+    s->L = L;
+    s->rc = *rc;
+    s->resid = calloc((size_t)L + 1, sizeof(float *));
+    s->acts = calloc((size_t)L, sizeof(tf_layer_acts_t));
+    if (s->resid && s->acts) return 0;
+    tf_stack_free(s);
+    return -1;
+}
+
+void tf_stack_free(tf_stack_t *s) {
+    free(s->resid);
+    free(s->acts);
+    memset(s, 0, sizeof *s);
+}
+
+#define TAKE(ptr, count) ((ptr) = arena_take(ar, (count) * sizeof(float)), ar->base && !(ptr))
+
+/* one layer's kept activations; probs from `probs` when it is shared (selective) */
+static int carve_layer(tf_layer_acts_t *a, const tf_ctx_t *sh, float *probs, int share_probs, arena_t *ar) {
+    size_t N = (size_t)sh->B * sh->T, C = sh->C, F = sh->F, Cl = (size_t)sh->NH * sh->HS;
+    size_t att = (size_t)sh->B * sh->NH * sh->T * sh->T;
+    int bad = 0;
+    bad |= TAKE(a->ln1, N * C) | TAKE(a->ln1_mean, N) | TAKE(a->ln1_rstd, N);
+    bad |= TAKE(a->qkv, N * 3 * Cl) | TAKE(a->atty, N * Cl) | TAKE(a->mid, N * C);
+    bad |= TAKE(a->ln2_mean, N) | TAKE(a->ln2_rstd, N) | TAKE(a->fch, N * F) | TAKE(a->fch_gelu, N * F);
+    if (sh->pre_ln) bad |= TAKE(a->ln2, N * C);
+    else bad |= TAKE(a->sum2, N * C);
+    if (share_probs) a->probs = probs;
+    else bad |= TAKE(a->probs, att);
+    return bad;
+}
+
+int tf_stack_carve(tf_stack_t *s, const tf_ctx_t *sh, arena_t *ar) {
+    int L = s->L, bad = 0, span = 0, first, last;
+    size_t NC = (size_t)sh->B * sh->T * sh->C, att = (size_t)sh->B * sh->NH * sh->T * sh->T;
+    float *probs = NULL;
+    int selective = s->rc.granularity == TF_RECOMPUTE_SELECTIVE;
+    if (selective) bad |= TAKE(probs, att);
+    /* what is kept: every layer's input and activations, but of a recomputed group only its input */
+    for (int l = 0; l < L; l++) {
+        int rec = tf_recompute_group(&s->rc, L, l, &first, &last);
+        if (!rec) bad |= carve_layer(&s->acts[l], sh, probs, selective, ar);
+        if (!rec || l == first) bad |= TAKE(s->resid[l], NC);
+        if (rec && last - first > span) span = last - first;
+    }
+    bad |= TAKE(s->resid[L], NC);
+    if (!span) return bad ? -1 : 0;
+    /* The scratch for recomputed groups: `span` activation sets and the inputs of
+     * all but the first layer of a group, in the first group's slots (groups start
+     * at layer 0 and the first is the longest); later groups point at them. When the
+     * last layer is not recomputed (block, N < L), its activations are the one
+     * scratch set: backward recomputes only after that layer's backward has run, and
+     * forward writes it after the recomputed layers. */
+    int alias = span == 1 && !tf_recompute_group(&s->rc, L, L - 1, &first, &last);
+    for (int k = 0; k < span; k++) {
+        if (alias) s->acts[k] = s->acts[L - 1];
+        else bad |= carve_layer(&s->acts[k], sh, NULL, 0, ar);
+        if (k > 0) bad |= TAKE(s->resid[k], NC);
+    }
+    for (int l = 0; l < L; l++)
+        if (tf_recompute_group(&s->rc, L, l, &first, &last) && first > 0) {
+            s->acts[l] = s->acts[l - first];
+            if (l > first) s->resid[l] = s->resid[l - first];
+        }
+    return bad ? -1 : 0;
+}
+
+#undef TAKE
+
+int tf_stack_forward(const tf_ctx_t *c, tf_stack_t *s, const tf_layer_t *w, err_t *err) {
+    for (int l = 0; l < s->L; l++)
+        if (tf_layer_forward(c, l, &w[l], &s->acts[l], s->resid[l], s->resid[l + 1], err) != 0) return -1;
+    return 0;
+}
+
+int tf_stack_backward(const tf_ctx_t *c, tf_stack_t *s, const tf_layer_t *w, tf_layer_t *g, float *dx,
+                      void (*layer_done)(void *ctx, int l), void *ctx, err_t *err) {
+    tf_ctx_t lc = *c;
+    lc.recompute_attention = s->rc.granularity == TF_RECOMPUTE_SELECTIVE;
+    for (int l = s->L - 1; l >= 0;) {
+        int first, last;
+        if (tf_recompute_group(&s->rc, s->L, l, &first, &last)) {
+            /* re-run the group's forward from its kept input; its output is kept
+             * already (the next group's input), so this copy goes to a workspace */
+            for (int k = first; k < last; k++) {
+                float *out = k + 1 < last ? s->resid[k + 1] : lc.dtmp;
+                if (tf_layer_forward(&lc, k, &w[k], &s->acts[k], s->resid[k], out, err) != 0) return -1;
+            }
+        }
+        for (int k = last - 1; k >= first; k--) {
+            if (tf_layer_backward(&lc, k, &w[k], &g[k], &s->acts[k], s->resid[k], dx, err) != 0) return -1;
+            if (layer_done) layer_done(ctx, k);
+        }
+        l = first - 1;
     }
     return 0;
 }

@@ -6,12 +6,19 @@
  * FFN slice), the attention projection and 4h->h row-parallel (partial sums
  * all-reduced over the TP group, biases added once by TP rank 0); backward
  * all-reduces the input gradients of the column-parallel layers. So a layer costs
- * two TP all-reduces forward and two backward. */
+ * two TP all-reduces forward and two backward.
+ *
+ * Activation recomputation (Megatron-LM's --recompute-granularity): a layer
+ * stack (tf_stack_t) keeps what backward needs either per layer or, where the
+ * setting recomputes it, in scratch shared by the layers; backward refills the
+ * scratch by re-running the forward with the same dropout keys (and, under TP,
+ * the same all-reduces), so the gradients are bitwise those of keeping it all. */
 #ifndef MEGAC_TRANSFORMER_H
 #define MEGAC_TRANSFORMER_H
 
 #include "../framework/backend.h"
 #include "../framework/rng.h"
+#include "../framework/tensor.h"
 #include "../parallel/comm.h"
 
 /* How a model is split: the tensor-parallel group (NULL: one rank) and the
@@ -46,6 +53,50 @@ typedef struct tf_layer_acts {
     float *fch, *fch_gelu;
 } tf_layer_acts_t;
 
+/* Activation recomputation, with Megatron-LM's meanings:
+ *  selective: every layer keeps all but its core attention's [B, NH, T, T]
+ *    probabilities; one shared buffer holds them in forward and backward
+ *    recomputes each layer's from its kept qkv before the attention backward.
+ *  full: only the inputs of checkpointed layers are kept; backward re-runs their
+ *    forward into shared scratch, then runs their backward.
+ *    uniform: groups of num_layers consecutive layers (the last group may be
+ *      shorter); each keeps only its input, and num_layers scratch sets serve all.
+ *    block: the first num_layers layers are recomputed one at a time from their
+ *      own inputs; the rest keep everything. Their one scratch set is the last
+ *      layer's activations when that layer is kept (dead by the time backward
+ *      recomputes), so block N saves N layers' activations, like Megatron's. */
+typedef enum tf_recompute_granularity {
+    TF_RECOMPUTE_NONE = 0,
+    TF_RECOMPUTE_SELECTIVE,
+    TF_RECOMPUTE_FULL,
+} tf_recompute_granularity_t;
+
+typedef enum tf_recompute_method {
+    TF_RECOMPUTE_UNIFORM = 0,
+    TF_RECOMPUTE_BLOCK,
+} tf_recompute_method_t;
+
+typedef struct tf_recompute {
+    tf_recompute_granularity_t granularity; /* zeroed: NONE */
+    tf_recompute_method_t method;           /* full only */
+    int num_layers;                         /* full only: group size (uniform), layers recomputed (block) */
+} tf_recompute_t;
+
+/* From Megatron's flags: --recompute-activations (alone it means selective),
+ * --recompute-granularity full|selective, --recompute-method uniform|block,
+ * --recompute-num-layers N. Pass NULL / 0 for a flag not given. Full needs a
+ * method and N; selective takes neither. Fills err with a one-line message
+ * naming the flag. */
+int tf_recompute_parse(tf_recompute_t *r, int recompute_activations, const char *granularity,
+                       const char *method, int num_layers, err_t *err);
+/* Checks r against the model's layer count (N must be in 1..num_layers). */
+int tf_recompute_validate(const tf_recompute_t *r, int num_layers, err_t *err);
+/* "none", "selective", "full (uniform, 2 layers per group)", "full (block, first 1 layer)" */
+void tf_recompute_describe(const tf_recompute_t *r, char *buf, size_t len);
+/* Whether layer l of L is recomputed in full; [*first, *last) is its checkpoint group
+ * (a single layer when it is not recomputed). */
+int tf_recompute_group(const tf_recompute_t *r, int L, int l, int *first, int *last);
+
 /* Shapes, parallel context, numerics and the workspaces all layers share. */
 typedef struct tf_ctx {
     backend_t *be;
@@ -57,6 +108,9 @@ typedef struct tf_ctx {
     float eps, hidden_dropout, attention_dropout; /* 0 when not training */
     uint64_t seed;
     uint32_t step;                    /* dropout stream position (the micro-step) */
+    int recompute_attention;          /* selective recomputation (tf_stack_backward sets it): probs
+                                       * are shared scratch, refilled from qkv before the attention
+                                       * backward */
     /* workspaces: [B*T, C] tmp, dtmp, dln, dsum; [B*T, NH*HS] datty; [B*T, 3*NH*HS] dqkv;
      * [B*T, F] dfch, dfch_gelu; [B, NH, T, T] attn_scratch, attn_dscratch */
     float *tmp, *dtmp, *dln, *dsum, *datty, *dqkv, *dfch, *dfch_gelu, *attn_scratch, *attn_dscratch;
@@ -77,5 +131,32 @@ int tf_layer_forward(const tf_ctx_t *c, int l, const tf_layer_t *w, tf_layer_act
  * accumulate into g. */
 int tf_layer_backward(const tf_ctx_t *c, int l, const tf_layer_t *w, tf_layer_t *g, tf_layer_acts_t *a,
                       const float *x, float *dx, err_t *err);
+
+/* The L layers' kept activations under a recompute setting. resid[l] is layer
+ * l's input and resid[L] the stack's output; acts[l] what layer l keeps. Layers
+ * inside a full-recompute group point into shared scratch, which forward
+ * overwrites group by group and backward refills. */
+typedef struct tf_stack {
+    int L;
+    tf_recompute_t rc;
+    float **resid;            /* L+1 */
+    tf_layer_acts_t *acts;    /* L */
+} tf_stack_t;
+
+/* Host tables for L layers; 0 or -1 (out of host memory). */
+int tf_stack_init(tf_stack_t *s, int L, const tf_recompute_t *rc);
+void tf_stack_free(tf_stack_t *s);
+/* Carves the stack's buffers for shape->B x shape->T rows (shape->C, NH, HS, F,
+ * pre_ln give the rest) from ar; in measure mode (ar->base NULL) only counts.
+ * -1 when the arena is too small. */
+int tf_stack_carve(tf_stack_t *s, const tf_ctx_t *shape, arena_t *ar);
+/* resid[L] = layers(resid[0]). */
+int tf_stack_forward(const tf_ctx_t *c, tf_stack_t *s, const tf_layer_t *w, err_t *err);
+/* On entry dx holds d(loss)/d(resid[L]); on return d(loss)/d(resid[0]). Weight
+ * gradients accumulate into g; layer_done(ctx, l) (may be NULL) is called as soon
+ * as layer l's gradients are final, layers L-1 down to 0. Re-runs the forward of
+ * the groups recomputed in full (its output goes to c->dtmp: it is kept already). */
+int tf_stack_backward(const tf_ctx_t *c, tf_stack_t *s, const tf_layer_t *w, tf_layer_t *g, float *dx,
+                      void (*layer_done)(void *ctx, int l), void *ctx, err_t *err);
 
 #endif

@@ -13,6 +13,11 @@
  *              iterations at (TP, DP) from the world, with Adam and LAMB, with and
  *              without ZeRO-1: per-iteration losses equal (1e-5) those of the
  *              unsplit model trained on the whole global batch on one rank.
+ *   recompute: at TP = world size, a GPT and a BERT (dropout on, attention
+ *              dropout included) with selective and full (uniform, block)
+ *              recomputation give each rank bitwise the losses and gradients of no
+ *              recomputation; a full-recompute backward re-does the recomputed
+ *              layers' forward all-reduces (2 per layer), as Megatron's does.
  *   shape8b:   the true 8.3B layer dimensions (hidden 3072, 32 heads, FFN 12288,
  *              vocabulary 51,200, sequence 1024) with 2 of 72 layers at TP = world
  *              size: every rank holds exactly 1/TP of each split weight, and the
@@ -237,6 +242,104 @@ static void test_bert_layout(grid_t *g) {
     grid_destroy(&self);
 }
 
+/* one GPT micro-batch at TP with recompute setting rc: losses, this rank's gradients
+ * (malloc'd) and the TP all-reduces of forward and backward */
+static float *recompute_gpt_run(grid_t *g, const tf_recompute_t *rc, double *loss, int64_t *fwd, int64_t *bwd,
+                                size_t *n) {
+    enum { B = 2, T = 8 };
+    gpt_config_t cfg = small_config();
+    cfg.attention_dropout = 0.1f;
+    cfg.recompute = *rc;
+    gpt_model_t m;
+    err_t err;
+    gpt_parallel_t par = {g->tp, 1};
+    CHECK(gpt_create(&m, &cfg, backend_cpu(), B, T, &par, &err) == 0, "create: %s", err.msg);
+    gpt_init_weights(&m, 13);
+    int tok[B * T], tgt[B * T];
+    random_tokens(tok, B * T, cfg.vocab_size, 5), random_tokens(tgt, B * T, cfg.vocab_size, 6);
+    gpt_zero_grads(&m);
+    comm_reset_counters(g->tp);
+    CHECK(gpt_forward(&m, tok, tgt, NULL, B, T, 1, 2, loss, &err) == 0, "forward: %s", err.msg);
+    *fwd = g->tp->calls[COMM_ALLREDUCE];
+    comm_reset_counters(g->tp);
+    CHECK(gpt_backward(&m, 1.0f, 2, &err) == 0, "backward: %s", err.msg);
+    *bwd = g->tp->calls[COMM_ALLREDUCE];
+    *n = m.param_numel;
+    float *grads = malloc(*n * sizeof(float));
+    memcpy(grads, m.grad_block, *n * sizeof(float));
+    gpt_destroy(&m);
+    return grads;
+}
+
+static float *recompute_bert_run(grid_t *g, const tf_recompute_t *rc, double *loss, size_t *n) {
+    bert_config_t cfg = bert_small();
+    cfg.attention_dropout = 0.1f;
+    cfg.recompute = *rc;
+    bert_model_t m;
+    err_t err;
+    model_parallel_t par = {g->tp, 1};
+    CHECK(bert_create(&m, &cfg, backend_cpu(), BB, BT, &par, &err) == 0, "bert: %s", err.msg);
+    bert_init_weights(&m, 23);
+    bert_data_t bd;
+    bert_make_batch(&bd, 3);
+    bert_result_t r;
+    bert_zero_grads(&m);
+    CHECK(bert_forward(&m, &bd.batch, 1, 3, &r, &err) == 0, "forward: %s", err.msg);
+    CHECK(bert_backward(&m, 1.0f, 3, &err) == 0, "backward: %s", err.msg);
+    *loss = r.mlm_loss + r.sop_loss;
+    *n = m.param_numel;
+    float *grads = malloc(*n * sizeof(float));
+    memcpy(grads, m.grad_block, *n * sizeof(float));
+    bert_destroy(&m);
+    return grads;
+}
+
+static void test_recompute(grid_t *g) {
+    static const struct { const char *gran, *method; int n, recomputed; } set[] = {
+        {NULL, NULL, 0, 0}, {"selective", NULL, 0, 0}, {"full", "uniform", 2, 3}, {"full", "uniform", 1, 3},
+        {"full", "block", 1, 1},
+    };
+    enum { NSET = sizeof set / sizeof set[0] };
+    int L = small_config().num_layers;
+    double gl0 = 0, bl0 = 0;
+    float *g0 = NULL, *b0 = NULL;
+    size_t gn0 = 0, bn0 = 0;
+    for (int i = 0; i < NSET; i++) {
+        tf_recompute_t rc;
+        err_t err;
+        CHECK(tf_recompute_parse(&rc, 0, set[i].gran, set[i].method, set[i].n, &err) == 0, "parse: %s", err.msg);
+        char d[64];
+        tf_recompute_describe(&rc, d, sizeof d);
+        double gl, bl;
+        int64_t fwd, bwd;
+        size_t gn, bn;
+        float *gg = recompute_gpt_run(g, &rc, &gl, &fwd, &bwd, &gn);
+        float *bg = recompute_bert_run(g, &rc, &bl, &bn);
+        int64_t want_fwd = g->tp_size > 1 ? 2 * L + 3 : 0;
+        int64_t want_bwd = g->tp_size > 1 ? 2 * L + 1 + 2 * set[i].recomputed : 0;
+        CHECK(fwd == want_fwd && bwd == want_bwd, "GPT %s at TP=%d: %lld + %lld TP all-reduces, expected %lld + %lld",
+              d, g->tp_size, (long long)fwd, (long long)bwd, (long long)want_fwd, (long long)want_bwd);
+        int same = 1;
+        if (i == 0) {
+            g0 = gg, b0 = bg, gl0 = gl, bl0 = bl, gn0 = gn, bn0 = bn;
+        } else {
+            int gsame = gl == gl0 && gn == gn0 && memcmp(gg, g0, gn * sizeof(float)) == 0;
+            int bsame = bl == bl0 && bn == bn0 && memcmp(bg, b0, bn * sizeof(float)) == 0;
+            CHECK(gsame, "GPT %s at TP=%d rank %d: loss %.17g vs %.17g, gradients rel err %g", d, g->tp_size,
+                  g->tp_rank, gl, gl0, gn == gn0 ? rel(gg, g0, gn) : -1.0);
+            CHECK(bsame, "BERT %s at TP=%d rank %d: loss %.17g vs %.17g, gradients rel err %g", d, g->tp_size,
+                  g->tp_rank, bl, bl0, bn == bn0 ? rel(bg, b0, bn) : -1.0);
+            same = gsame && bsame;
+            free(gg), free(bg);
+        }
+        if (rank0)
+            printf("recompute: %-34s TP=%d: GPT loss %.9f, %lld + %lld TP all-reduces; BERT loss %.9f; %s\n", d,
+                   g->tp_size, gl, (long long)fwd, (long long)bwd, bl,
+                   i == 0 ? "the reference" : same ? "bitwise equal to it (rank 0)" : "DIFFERENT (rank 0)");
+    }
+    free(g0), free(b0);
+}
+
 static void test_shape8b(grid_t *g) {
     enum { B = 1 };
     gpt_config_t cfg;
@@ -310,6 +413,7 @@ int main(int argc, char **argv) {
     else if (strcmp(mode, "gradcheck") == 0) test_gradcheck(&g);
     else if (strcmp(mode, "shape8b") == 0) test_shape8b(&g);
     else if (strcmp(mode, "bertlayout") == 0) test_bert_layout(&g);
+    else if (strcmp(mode, "recompute") == 0) test_recompute(&g);
     else CHECK(0, "unknown mode %s", mode);
     int mine = test_failures, all = 0;
     MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
