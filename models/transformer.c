@@ -60,17 +60,17 @@ int tf_layer_forward(const tf_ctx_t *c, int l, const tf_layer_t *w, tf_layer_act
     if (c->pre_ln) {
         be->layernorm_forward(be, a->ln1, a->ln1_mean, a->ln1_rstd, x, w->ln1_w, w->ln1_b, N, C, c->eps);
         if (attention_branch(c, l, w, a, a->ln1, err) != 0) return -1;
-        be->add(be, a->mid, x, c->tmp, NC);
-        be->layernorm_forward(be, a->ln2, a->ln2_mean, a->ln2_rstd, a->mid, w->ln2_w, w->ln2_b, N, C, c->eps);
+        be->residual_layernorm_forward(be, a->mid, a->ln2, a->ln2_mean, a->ln2_rstd, x, c->tmp, w->ln2_w, w->ln2_b,
+                                       N, C, c->eps);
         if (mlp_branch(c, l, w, a, a->ln2, err) != 0) return -1;
         be->add(be, out, a->mid, c->tmp, NC);
     } else {
         if (attention_branch(c, l, w, a, x, err) != 0) return -1;
-        be->add(be, a->mid, x, c->tmp, NC);
-        be->layernorm_forward(be, a->ln1, a->ln1_mean, a->ln1_rstd, a->mid, w->ln1_w, w->ln1_b, N, C, c->eps);
+        be->residual_layernorm_forward(be, a->mid, a->ln1, a->ln1_mean, a->ln1_rstd, x, c->tmp, w->ln1_w, w->ln1_b,
+                                       N, C, c->eps);
         if (mlp_branch(c, l, w, a, a->ln1, err) != 0) return -1;
-        be->add(be, a->sum2, a->ln1, c->tmp, NC);
-        be->layernorm_forward(be, out, a->ln2_mean, a->ln2_rstd, a->sum2, w->ln2_w, w->ln2_b, N, C, c->eps);
+        be->residual_layernorm_forward(be, a->sum2, out, a->ln2_mean, a->ln2_rstd, a->ln1, c->tmp, w->ln2_w,
+                                       w->ln2_b, N, C, c->eps);
     }
     return 0;
 }
