@@ -16,11 +16,9 @@
 #include "train_common.h"
 
 typedef struct bert_job {
+    train_base_t base;                    /* first: the shared hooks take the job as it */
     bert_config_t cfg;
-    backend_t *be;
-    grid_t grid;
     bert_model_t model;
-    dist_optim_t opt;
     bert_data_t data;
     int micro_batch, global_batch, num_micro;
     double mlm_sum, sop_sum;              /* training losses since the last log line */
@@ -30,13 +28,13 @@ typedef struct bert_job {
 
 static int job_train_micro(void *self, int64_t it, int micro, int last, float grad_scale, double *loss, err_t *err) {
     bert_job_t *j = self;
-    int dp = j->grid.dp_size, d = j->grid.dp_rank;
+    int dp = j->base.grid.dp_size, d = j->base.grid.dp_rank;
     int64_t first = (it - 1) * j->global_batch + ((int64_t)micro * dp + d) * j->micro_batch;
     uint32_t step = (uint32_t)((it - 1) * j->num_micro * dp + (int64_t)micro * dp + d);
     if (bert_data_batch(&j->data, SPLIT_TRAIN, first, err) != 0) return -1;
     bert_result_t r;
     if (bert_forward(&j->model, &j->data.batch, 1, step, &r, err) != 0) return -1;
-    if (last) dist_optim_arm(&j->opt);
+    if (last) dist_optim_arm(&j->base.opt);
     j->model.grad_ready = last ? dist_optim_grad_ready : NULL;
     *loss = r.mlm_loss + r.sop_loss;
     j->mlm_sum += r.mlm_loss, j->sop_sum += r.sop_loss, j->loss_count++;
@@ -47,7 +45,7 @@ static int job_train_micro(void *self, int64_t it, int micro, int last, float gr
  * label counts behind the majority-token baseline */
 static int job_eval_micro(void *self, int64_t k, double *loss, err_t *err) {
     bert_job_t *j = self;
-    int dp = j->grid.dp_size, d = j->grid.dp_rank;
+    int dp = j->base.grid.dp_size, d = j->base.grid.dp_rank;
     if (k == 0) {
         j->eval_masked = j->eval_correct = j->eval_sop = j->eval_sop_correct = 0;
         memset(j->label_count, 0, sizeof(int64_t) * (size_t)j->cfg.vocab_size);
@@ -67,7 +65,7 @@ static int job_eval_micro(void *self, int64_t k, double *loss, err_t *err) {
 static int job_log_extra(void *self, char *text, size_t tn, char *json, size_t jn, err_t *err) {
     bert_job_t *j = self;
     double v[3] = {j->mlm_sum, j->sop_sum, (double)j->loss_count};
-    if (j->grid.dp_size > 1 && comm_allreduce_f64(j->grid.dp, v, 3, COMM_SUM, err) != 0) return -1;
+    if (j->base.grid.dp_size > 1 && comm_allreduce_f64(j->base.grid.dp, v, 3, COMM_SUM, err) != 0) return -1;
     double mlm = v[2] > 0 ? v[0] / v[2] : 0, sop = v[2] > 0 ? v[1] / v[2] : 0;
     if (j->cfg.binary_head) {
         snprintf(text, tn, " mlm loss: %.6E | sop loss: %.6E |", mlm, sop);
@@ -82,39 +80,16 @@ static int job_log_extra(void *self, char *text, size_t tn, char *json, size_t j
 
 static void job_zero_grads(void *self) { bert_zero_grads(&((bert_job_t *)self)->model); }
 
-static int job_finish_grads(void *self, double *norm, err_t *err) {
-    return dist_optim_finish(&((bert_job_t *)self)->opt, norm, err);
-}
-
-static int job_step(void *self, float lr, float scale, err_t *err) {
-    bert_job_t *j = self;
-    if (dist_optim_step(&j->opt, lr, scale, err) != 0) return -1;
-    return j->be->sync(j->be, err);
-}
-
-static int job_dp_mean(void *self, double *v, err_t *err) {
-    bert_job_t *j = self;
-    if (j->grid.dp_size == 1) return 0;
-    if (comm_allreduce_f64(j->grid.dp, v, 1, COMM_SUM, err) != 0) return -1;
-    *v /= j->grid.dp_size;
-    return 0;
-}
-
 static int job_setup(bert_job_t *j, const train_common_t *o, const adamw_config_t *acfg,
                      const bert_data_opts_t *dopts_in, err_t *err) {
     bert_config_t *cfg = &j->cfg;
-    j->be = backend_by_name(o->device, err);
-    if (!j->be) return -1;
-    if (grid_create(&j->grid, o->tensor_parallel, j->be, err) != 0) return -1;
-    grid_t *g = &j->grid;
+    j->base.be = backend_by_name(o->device, err);
+    if (!j->base.be) return -1;
+    if (grid_create(&j->base.grid, o->tensor_parallel, j->base.be, err) != 0) return -1;
+    grid_t *g = &j->base.grid;
     if (bert_config_validate(cfg, g->tp_size, err) != 0) return -1;
-    int per_iter = o->micro_batch_size * g->dp_size;
-    j->global_batch = o->global_batch_size > 0 ? o->global_batch_size : per_iter;
-    if (j->global_batch % per_iter != 0)
-        return err_set(err, "--global-batch-size %d must be a positive multiple of --micro-batch-size %d x "
-                       "data-parallel size %d", j->global_batch, o->micro_batch_size, g->dp_size);
+    if (train_common_batches(o, g->dp_size, &j->global_batch, &j->num_micro, err) != 0) return -1;
     j->micro_batch = o->micro_batch_size;
-    j->num_micro = j->global_batch / per_iter;
     bert_data_opts_t dopts = *dopts_in;
     dopts.num_samples[SPLIT_TRAIN] = o->train_iters * j->global_batch;
     int64_t evals = o->eval_interval > 0 ? o->train_iters / o->eval_interval + 1 : 1;
@@ -125,19 +100,19 @@ static int job_setup(bert_job_t *j, const train_common_t *o, const adamw_config_
     j->label_count = calloc((size_t)cfg->vocab_size, sizeof(int64_t));
     if (!j->label_count) return err_set(err, "out of memory");
     model_parallel_t par = {g->tp, o->distributed_optimizer ? g->dp_size : 1};
-    if (bert_create(&j->model, cfg, j->be, j->micro_batch, cfg->seq_length, &par, err) != 0) return -1;
+    if (bert_create(&j->model, cfg, j->base.be, j->micro_batch, cfg->seq_length, &par, err) != 0) return -1;
     bert_init_weights(&j->model, (uint64_t)o->seed);
-    j->model.grad_ready_ctx = &j->opt;
-    return dist_optim_create(&j->opt, j->be, g, acfg, j->model.params, j->model.grads, j->model.num_params,
+    j->model.grad_ready_ctx = &j->base.opt;
+    return dist_optim_create(&j->base.opt, j->base.be, g, acfg, j->model.params, j->model.grads, j->model.num_params,
                              j->model.param_block, j->model.grad_block, j->model.param_numel, j->model.param_alloc,
                              o->distributed_optimizer, (size_t)o->bucket_size, err);
 }
 
 static void job_teardown(bert_job_t *j) {
-    dist_optim_destroy(&j->opt);
+    dist_optim_destroy(&j->base.opt);
     if (j->model.params) bert_destroy(&j->model);
     bert_data_close(&j->data);
-    grid_destroy(&j->grid);
+    grid_destroy(&j->base.grid);
     free(j->label_count);
 }
 
@@ -233,13 +208,13 @@ int cmd_train_bert(int argc, char **argv) {
         parallel_finalize();
         return 1;
     }
-    grid_t *g = &job.grid;
+    grid_t *g = &job.base.grid;
     if (rank == 0) {
         printf("megac train bert: %lld parameters, %d layers, hidden %d, %d heads, seq %d, vocab %d, %s, %s head, "
                "optimizer %s, device %s\n", (long long)bert_param_count(&cfg, g->tp_size), cfg.num_layers,
                cfg.hidden_size, cfg.num_attention_heads, cfg.seq_length, cfg.vocab_size,
                cfg.pre_ln ? "pre-LN" : "post-LN", cfg.binary_head ? "sentence" : "no sentence", o.optimizer,
-               job.be->name);
+               job.base.be->name);
         printf("parallel: world %d = tensor-parallel %d x data-parallel %d%s; data: %s (%lld training samples)\n",
                g->world_size, g->tp_size, g->dp_size, o.distributed_optimizer ? ", ZeRO-1" : "", data_path,
                (long long)bert_data_num_samples(&job.data, SPLIT_TRAIN));
@@ -252,8 +227,8 @@ int cmd_train_bert(int argc, char **argv) {
                            .clip_grad = o.clip_grad, .metrics_file = rank == 0 ? o.metrics_file : NULL,
                            .log = rank == 0 ? stdout : NULL};
     trainer_hooks_t hooks = {.self = &job, .train_micro = job_train_micro, .eval_micro = job_eval_micro,
-                             .zero_grads = job_zero_grads, .finish_grads = job_finish_grads, .step = job_step,
-                             .dp_mean = job_dp_mean, .log_extra = job_log_extra};
+                             .zero_grads = job_zero_grads, .finish_grads = train_hook_finish_grads,
+                             .step = train_hook_step, .dp_mean = train_hook_dp_mean, .log_extra = job_log_extra};
     trainer_result_t res;
     int rc = trainer_run(&tc, &hooks, &res, &err);
     if (rc == 0 && o.eval_iters > 0) {
