@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "gpt_checkpoint.h"
+#include "model_checkpoint.h"
 #include "hf_gpt2.h"
 #include "args.h"
 #include "commands.h"
@@ -80,7 +80,6 @@ static void print_shape(const ckpt_entry_t *e, char *buf, size_t len) {
 
 static int inspect(ckpt_reader_t *r, const char *pointer, int boxes, int show_meta) {
     const ckpt_meta_t *m = &r->meta;
-    gpt_config_t c;
     err_t err;
     printf("checkpoint: %s", r->dir);
     if (pointer && pointer[0]) printf(" (from %s)", pointer);
@@ -95,13 +94,11 @@ static int inspect(ckpt_reader_t *r, const char *pointer, int boxes, int show_me
            (double)m->schedule.lr, (double)m->schedule.min_lr, (long long)m->schedule.warmup_iters,
            (long long)m->schedule.decay_iters);
     printf("loss scale: %g (megac has no loss scaler yet)\n", m->loss_scale);
-    if (gpt_ckpt_get_config(m, &c, &err) == 0)
-        printf("model: gpt, %d layers, hidden %d, %d heads, FFN %d, vocabulary %d (padded to a multiple of %d x TP), "
-               "%d positions, sequence %d\n",
-               c.num_layers, c.hidden_size, c.num_attention_heads, c.ffn_hidden_size > 0 ? c.ffn_hidden_size : 4 * c.hidden_size,
-               c.vocab_size, c.make_vocab_size_divisible_by, c.max_position_embeddings, c.seq_length);
-    else
-        printf("model: %s (%s)\n", m->model_type, err.msg);
+    const model_ckpt_ops_t *ops = model_ckpt_ops(m, &err);
+    char desc[512];
+    if (ops && ops->describe(m, desc, sizeof desc, &err) == 0) printf("model: %s\n", desc);
+    else printf("model: %s (%s)\n", m->model_type, err.msg);
+    if (m->origin[0]) printf("origin: %s\n", m->origin);
     printf("layout: tensor-parallel %d x data-parallel %d (world %d), ZeRO-1 %s\n", m->tp_size, m->dp_size,
            m->world_size, m->zero1 ? "yes" : "no");
     int64_t total = 0;
@@ -262,17 +259,17 @@ static int cmd_reshard(int argc, char **argv, err_t *err) {
         return err_set(err, "%s: the output directory must differ from the input", pos[1]);
     ckpt_reader_t r;
     if (open_checkpoint(pos[0], 1, &r, NULL, 0, err) != 0) return -1;
-    gpt_config_t cfg;
     ckpt_meta_t meta = r.meta;
     ckpt_txn_t tx;
     ckpt_writer_t w;
     float *buf = NULL;
     int rc = -1, began = 0, opened = 0;
-    if (gpt_ckpt_get_config(&meta, &cfg, err) != 0) {
+    const model_ckpt_ops_t *ops = model_ckpt_ops(&meta, err);
+    if (!ops) {
         err_prefix(err, "%s", r.dir);
         goto out;
     }
-    if (gpt_config_validate(&cfg, tp, err) != 0) goto out;
+    if (ops->validate(&meta, tp, err) != 0) goto out;
     /* one buffer of the largest tensor: memory is bounded by it */
     int64_t most = 0;
     for (int i = 0; i < r.nentries; i++) {
@@ -446,7 +443,7 @@ static int ckpt_bench(int argc, char **argv, err_t *err) {
         mom[i] = 0.1f * w, mom[numel + i] = w * w;
     }
     gpt_ckpt_params(&m, params);
-    gpt_ckpt_offsets(&m, offs);
+    model_ckpt_offsets(params, m.num_params, m.param_block, offs);
     ckpt_optim_state_t st = {mom, mom + numel, 0, numel, offs, 100};
     ckpt_layout_t lay = {NULL, 0, 1, 0, 1, 0};
     const float *bufs[3] = {m.param_block, mom, mom + numel};

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "gpt_checkpoint.h"
+#include "model_checkpoint.h"
 #include "../checkpoints/safetensors.h"
 
 typedef enum xform {

@@ -1,6 +1,7 @@
 /* train_bert.c — `megac train bert`: BERT pretraining (masked LM + sentence order
  * or next sentence) on Megatron sentence-level datasets or NVIDIA's HDF5 shards,
- * with tensor and data parallelism, ZeRO-1, and Adam or LAMB. */
+ * with tensor and data parallelism, ZeRO-1, Adam or LAMB, and checkpoints
+ * (--save/--load, any layout loads any other; train_checkpoint.h). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "args.h"
 #include "bert_data.h"
 #include "commands.h"
+#include "train_checkpoint.h"
 #include "train_common.h"
 
 typedef struct bert_job {
@@ -24,12 +26,15 @@ typedef struct bert_job {
     double mlm_sum, sop_sum;              /* training losses since the last log line */
     int64_t loss_count;
     int64_t eval_masked, eval_correct, eval_sop, eval_sop_correct, *label_count;
+    train_ckpt_t ckpt;                    /* --save / --load */
 } bert_job_t;
 
 static int job_train_micro(void *self, int64_t it, int micro, int last, float grad_scale, double *loss, err_t *err) {
     bert_job_t *j = self;
     int dp = j->base.grid.dp_size, d = j->base.grid.dp_rank;
-    int64_t first = (it - 1) * j->global_batch + ((int64_t)micro * dp + d) * j->micro_batch;
+    /* Megatron's pretraining sampler, continuing from the samples a loaded checkpoint consumed */
+    int64_t first = j->ckpt.consumed_start + (it - j->ckpt.start_iter - 1) * j->global_batch +
+                    ((int64_t)micro * dp + d) * j->micro_batch;
     uint32_t step = (uint32_t)((it - 1) * j->num_micro * dp + (int64_t)micro * dp + d);
     if (bert_data_batch(&j->data, SPLIT_TRAIN, first, err) != 0) return -1;
     bert_result_t r;
@@ -80,20 +85,30 @@ static int job_log_extra(void *self, char *text, size_t tn, char *json, size_t j
 
 static void job_zero_grads(void *self) { bert_zero_grads(&((bert_job_t *)self)->model); }
 
-static int job_setup(bert_job_t *j, const train_common_t *o, const adamw_config_t *acfg,
-                     const bert_data_opts_t *dopts_in, err_t *err) {
+/* the trainer's save hook: every rank writes its part of the checkpoint */
+static int job_save(void *self, int64_t it, int64_t consumed, err_t *err) {
+    return train_ckpt_save(&((bert_job_t *)self)->ckpt, it, consumed, err);
+}
+
+/* Everything before training: grid, checkpoint metadata (checked before anything
+ * large exists), data, model, optimizer, the checkpoint's tensors. */
+static int job_setup(bert_job_t *j, train_common_t *o, const train_ckpt_opts_t *ck, const lr_schedule_t *sched,
+                     const adamw_config_t *acfg, const bert_data_opts_t *dopts_in, err_t *err) {
     bert_config_t *cfg = &j->cfg;
     j->base.be = backend_by_name(o->device, err);
     if (!j->base.be) return -1;
     if (grid_create(&j->base.grid, o->tensor_parallel, j->base.be, err) != 0) return -1;
     grid_t *g = &j->base.grid;
     if (bert_config_validate(cfg, g->tp_size, err) != 0) return -1;
+    if (train_ckpt_open(&j->ckpt, ck, &model_ckpt_bert, cfg, &o->seed, err) != 0) return -1;
     if (train_common_batches(o, g->dp_size, &j->global_batch, &j->num_micro, err) != 0) return -1;
     j->micro_batch = o->micro_batch_size;
     bert_data_opts_t dopts = *dopts_in;
-    dopts.num_samples[SPLIT_TRAIN] = o->train_iters * j->global_batch;
-    int64_t evals = o->eval_interval > 0 ? o->train_iters / o->eval_interval + 1 : 1;
-    dopts.num_samples[SPLIT_VALID] = o->eval_iters > 0 ? evals * o->eval_iters * j->global_batch : 0;
+    dopts.seed = (uint64_t)o->seed; /* the checkpoint's, when it replaced --seed */
+    int64_t left = o->train_iters > j->ckpt.start_iter ? o->train_iters - j->ckpt.start_iter : 0;
+    dopts.num_samples[SPLIT_TRAIN] = j->ckpt.consumed_start + left * j->global_batch;
+    /* every validation reads the same first eval-iters global batches */
+    dopts.num_samples[SPLIT_VALID] = (int64_t)o->eval_iters * j->global_batch;
     if (bert_data_open(&j->data, &dopts, j->micro_batch, err) != 0) return -1;
     if (o->eval_iters > 0 && bert_data_num_samples(&j->data, SPLIT_VALID) == 0)
         return err_set(err, "--data-path: no validation samples (another --split, or --eval-iters 0)");
@@ -101,15 +116,22 @@ static int job_setup(bert_job_t *j, const train_common_t *o, const adamw_config_
     if (!j->label_count) return err_set(err, "out of memory");
     model_parallel_t par = {g->tp, o->distributed_optimizer ? g->dp_size : 1};
     if (bert_create(&j->model, cfg, j->base.be, j->micro_batch, cfg->seq_length, &par, err) != 0) return -1;
-    bert_init_weights(&j->model, (uint64_t)o->seed);
+    if (j->ckpt.loading) j->model.seed = (uint64_t)o->seed; /* dropout's key; the weights come from the checkpoint */
+    else bert_init_weights(&j->model, (uint64_t)o->seed);
     j->model.grad_ready_ctx = &j->base.opt;
-    return dist_optim_create(&j->base.opt, j->base.be, g, acfg, j->model.params, j->model.grads, j->model.num_params,
-                             j->model.param_block, j->model.grad_block, j->model.param_numel, j->model.param_alloc,
-                             o->distributed_optimizer, (size_t)o->bucket_size, err);
+    if (dist_optim_create(&j->base.opt, j->base.be, g, acfg, j->model.params, j->model.grads, j->model.num_params,
+                          j->model.param_block, j->model.grad_block, j->model.param_numel, j->model.param_alloc,
+                          o->distributed_optimizer, (size_t)o->bucket_size, err) != 0)
+        return -1;
+    ckpt_param_t *table = train_ckpt_table(&j->ckpt, j->model.num_params, err);
+    if (!table) return -1;
+    bert_ckpt_params(&j->model, table);
+    return train_ckpt_load(&j->ckpt, &j->base, j->model.param_block, sched, acfg, (uint64_t)o->seed, err);
 }
 
 static void job_teardown(bert_job_t *j) {
     dist_optim_destroy(&j->base.opt);
+    train_ckpt_free(&j->ckpt);
     if (j->model.params) bert_destroy(&j->model);
     bert_data_close(&j->data);
     grid_destroy(&j->base.grid);
@@ -125,8 +147,10 @@ int cmd_train_bert(int argc, char **argv) {
     const char *ln_order = NULL;
     int no_binary_head = 0;
     float mask_prob = 0.15f, short_seq_prob = 0.1f;
-    arg_spec_t spec[TRAIN_COMMON_SPECS + 24];
+    train_ckpt_opts_t ck = {0};
+    arg_spec_t spec[TRAIN_COMMON_SPECS + TRAIN_CKPT_SPECS + 24];
     train_common_specs(&o, spec);
+    train_ckpt_specs(&ck, spec + TRAIN_COMMON_SPECS);
     arg_spec_t own[] = {
         {"preset", ARG_STR, &preset, "bert-base | bert-large | bert-3.9b", 0},
         {"num-layers", ARG_INT, &over.num_layers, "encoder layers", 0},
@@ -150,8 +174,8 @@ int cmd_train_bert(int argc, char **argv) {
         {"short-seq-prob", ARG_FLOAT, &short_seq_prob, "probability of a shorter target length (0.1)", 0},
     };
     int nown = (int)(sizeof own / sizeof own[0]);
-    memcpy(spec + TRAIN_COMMON_SPECS, own, sizeof own);
-    int nspec = TRAIN_COMMON_SPECS + nown;
+    memcpy(spec + TRAIN_COMMON_SPECS + TRAIN_CKPT_SPECS, own, sizeof own);
+    int nspec = TRAIN_COMMON_SPECS + TRAIN_CKPT_SPECS + nown;
     err_t err = {{0}};
     int help, failed = 0;
     bert_config_t cfg;
@@ -164,7 +188,7 @@ int cmd_train_bert(int argc, char **argv) {
     if (!failed) {
         bert_config_defaults(&cfg);
         if (preset && bert_config_preset(&cfg, preset, &err) != 0) failed = 1;
-        for (int k = TRAIN_COMMON_SPECS; k < nspec && !failed; k++) {
+        for (int k = TRAIN_COMMON_SPECS + TRAIN_CKPT_SPECS; k < nspec && !failed; k++) {
             char *dst = spec[k].dst, *base = (char *)&over;
             if (!spec[k].seen || dst < base || dst >= base + sizeof over) continue;
             memcpy((char *)&cfg + (dst - base), dst, spec[k].kind == ARG_INT ? sizeof(int) : sizeof(float));
@@ -189,7 +213,9 @@ int cmd_train_bert(int argc, char **argv) {
     if (!failed && bert_data_vocab_size(&dopts, &cfg.vocab_size, &err) != 0) failed = 1;
     lr_schedule_t sched;
     adamw_config_t acfg;
-    if (!failed && (bert_config_validate(&cfg, 1, &err) != 0 || train_common_check(&o, &sched, &acfg, &err) != 0)) failed = 1;
+    if (!failed && (bert_config_validate(&cfg, 1, &err) != 0 || train_common_check(&o, &sched, &acfg, &err) != 0 ||
+                    train_ckpt_check(&ck, &err) != 0))
+        failed = 1;
 
     err_t init_err;
     if (parallel_init(&argc, &argv, &init_err) != 0) {
@@ -200,7 +226,7 @@ int cmd_train_bert(int argc, char **argv) {
     bert_job_t job;
     memset(&job, 0, sizeof job);
     job.cfg = cfg;
-    if (!failed && job_setup(&job, &o, &acfg, &dopts, &err) != 0) failed = 1;
+    if (!failed && job_setup(&job, &o, &ck, &sched, &acfg, &dopts, &err) != 0) failed = 1;
     int first = parallel_first_failure(failed);
     if (first >= 0) {
         if (rank == first) fprintf(stderr, "megac train bert: error: %s\n", err.msg);
@@ -218,6 +244,7 @@ int cmd_train_bert(int argc, char **argv) {
         printf("parallel: world %d = tensor-parallel %d x data-parallel %d%s; data: %s (%lld training samples)\n",
                g->world_size, g->tp_size, g->dp_size, o.distributed_optimizer ? ", ZeRO-1" : "", data_path,
                (long long)bert_data_num_samples(&job.data, SPLIT_TRAIN));
+        if (job.ckpt.note[0]) printf("%s\n", job.ckpt.note);
         fflush(stdout);
     }
     trainer_config_t tc = {.train_iters = o.train_iters, .micro_batch_size = o.micro_batch_size,
@@ -225,10 +252,12 @@ int cmd_train_bert(int argc, char **argv) {
                            .seq_length = cfg.seq_length, .log_interval = o.log_interval,
                            .eval_interval = o.eval_interval, .eval_iters = o.eval_iters, .schedule = sched,
                            .clip_grad = o.clip_grad, .metrics_file = rank == 0 ? o.metrics_file : NULL,
-                           .log = rank == 0 ? stdout : NULL};
+                           .log = rank == 0 ? stdout : NULL, .start_iteration = job.ckpt.start_iter,
+                           .consumed_samples = job.ckpt.consumed_start, .save_interval = ck.save_interval};
     trainer_hooks_t hooks = {.self = &job, .train_micro = job_train_micro, .eval_micro = job_eval_micro,
                              .zero_grads = job_zero_grads, .finish_grads = train_hook_finish_grads,
-                             .step = train_hook_step, .dp_mean = train_hook_dp_mean, .log_extra = job_log_extra};
+                             .step = train_hook_step, .dp_mean = train_hook_dp_mean, .save = ck.save ? job_save : NULL,
+                             .log_extra = job_log_extra};
     trainer_result_t res;
     int rc = trainer_run(&tc, &hooks, &res, &err);
     if (rc == 0 && o.eval_iters > 0) {
@@ -241,15 +270,19 @@ int cmd_train_bert(int argc, char **argv) {
         if (rc == 0 && g->dp_size > 1) rc = comm_allreduce_f64(g->dp, counts, (size_t)cfg.vocab_size, COMM_SUM, &err);
         for (int v = 0; rc == 0 && v < cfg.vocab_size; v++) majority = counts[v] > majority ? counts[v] : majority;
         free(counts);
-        if (rc == 0 && rank == 0) {
+        if (rc == 0 && rank == 0 && c[0] > 0) {
             printf("validation: masked-LM accuracy %.4f over %.0f masked tokens (majority-token baseline %.4f)",
                    c[1] / c[0], c[0], majority / c[0]);
             if (cfg.binary_head) printf(", sentence accuracy %.4f over %.0f pairs", c[3] / c[2], c[2]);
             printf("\n");
         }
     }
-    if (rc == 0 && rank == 0)
-        printf("training done: %lld iterations in %.1f s, final loss %.4f\n", o.train_iters, res.seconds, res.last_loss);
+    long long ran = o.train_iters > job.ckpt.start_iter ? o.train_iters - job.ckpt.start_iter : 0;
+    if (rc == 0 && rank == 0 && ran == 0)
+        printf("nothing to train: the checkpoint is at iteration %lld and --train-iters is %lld\n",
+               (long long)job.ckpt.start_iter, o.train_iters);
+    else if (rc == 0 && rank == 0)
+        printf("training done: %lld iterations in %.1f s, final loss %.4f\n", ran, res.seconds, res.last_loss);
     if (rc != 0) {
         fprintf(stderr, "megac train bert: rank %d: error: %s\n", rank, err.msg);
         if (parallel_world_size() > 1) parallel_abort(1);

@@ -12,7 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "gpt_checkpoint.h"
 #include "../framework/backend.h"
 #include "../framework/trainer.h"
 #include "../models/gpt.h"
@@ -22,14 +21,13 @@
 #include "commands.h"
 #include "gpt_data.h"
 #include "plan_model.h"
+#include "train_checkpoint.h"
 #include "train_common.h"
 
 typedef struct train_opts {
     train_common_t c;                         /* the flags every model shares */
     const char *preset, *data_path, *tokenizer_type, *vocab_file, *merge_file, *tiktoken_file;
-    const char *save, *load;
-    int keep_last, no_load_optim, no_load_rng, no_save_optim, finetune;
-    long long save_interval;
+    train_ckpt_opts_t ck;                     /* --save, --load, ... */
     int print_params, dry_run, world_size;
 } train_opts_t;
 
@@ -40,16 +38,7 @@ typedef struct gpt_job {
     gpt_data_t data;
     int micro_batch, global_batch, num_micro; /* num_micro: per DP rank */
     int *buf, *tokens, *targets;              /* host batch staging */
-    /* checkpoints */
-    const char *save;
-    int keep_last, save_optim;
-    ckpt_param_t *cparams;                    /* the parameters as checkpoint tensors */
-    size_t *offsets;                          /* their offsets in the flat block */
-    lr_schedule_t sched;
-    adamw_config_t acfg;
-    uint64_t seed;
-    int64_t start_iter, consumed_start;       /* where a loaded checkpoint left off */
-    char load_note[1024];                     /* what --load did, printed by rank 0 */
+    train_ckpt_t ckpt;                        /* --save / --load */
 } gpt_job_t;
 
 /* Rank d of DP reads, for its micro-batch k, the samples
@@ -69,7 +58,7 @@ static int job_train_micro(void *self, int64_t it, int micro, int last, float gr
     gpt_job_t *j = self;
     int dp = j->base.grid.dp_size, d = j->base.grid.dp_rank;
     /* the sampler continues from the samples a loaded checkpoint consumed */
-    int64_t first = j->consumed_start + (it - j->start_iter - 1) * j->global_batch +
+    int64_t first = j->ckpt.consumed_start + (it - j->ckpt.start_iter - 1) * j->global_batch +
                     ((int64_t)micro * dp + d) * j->micro_batch;
     /* dropout masks follow the global micro-batch, so any DP size drops the same elements */
     uint32_t step = (uint32_t)((it - 1) * j->num_micro * dp + (int64_t)micro * dp + d);
@@ -92,37 +81,7 @@ static void job_zero_grads(void *self) { gpt_zero_grads(&((gpt_job_t *)self)->mo
 
 /* the trainer's save hook: every rank writes its part of the checkpoint */
 static int job_save(void *self, int64_t it, int64_t consumed, err_t *err) {
-    gpt_job_t *j = self;
-    grid_t *g = &j->base.grid;
-    ckpt_meta_t meta;
-    ckpt_meta_init(&meta);
-    snprintf(meta.megac_version, sizeof meta.megac_version, "%s", MEGAC_VERSION);
-    if (gpt_ckpt_put_config(&meta, &j->cfg, err) != 0) return -1;
-    meta.iteration = it;
-    meta.consumed_samples = consumed;
-    meta.adam = j->acfg;
-    meta.schedule = j->sched;
-    meta.seed = j->seed;
-    ckpt_layout_t lay = {g->world, g->tp_rank, g->tp_size, g->dp_rank, g->dp_size, j->base.opt.zero1};
-    ckpt_optim_state_t st;
-    dist_optim_state(&j->base.opt, &st.exp_avg, &st.exp_avg_sq, &st.lo, &st.hi);
-    st.offset = j->offsets;
-    st.step = dist_optim_get_step(&j->base.opt);
-    if (g->world_rank == 0) {
-        printf("saving checkpoint at iteration %7lld to %s\n", (long long)it, j->save);
-        fflush(stdout);
-    }
-    ckpt_save_stats_t stats;
-    if (ckpt_save(j->save, &meta, &lay, j->base.be, j->cparams, j->model.num_params, j->save_optim ? &st : NULL,
-                  j->keep_last, &stats, err) != 0)
-        return err_prefix(err, "--save %s", j->save);
-    if (g->world_rank == 0) {
-        printf("  successfully saved checkpoint at iteration %7lld to %s (%.1f MB in %.3f s, %.2f GB/s)\n",
-               (long long)it, stats.dir, stats.total_bytes / 1e6, stats.seconds,
-               stats.seconds > 0 ? stats.total_bytes / 1e9 / stats.seconds : 0.0);
-        fflush(stdout);
-    }
-    return 0;
+    return train_ckpt_save(&((gpt_job_t *)self)->ckpt, it, consumed, err);
 }
 
 static void print_params(const gpt_config_t *c, int micro_batch) {
@@ -143,66 +102,23 @@ static void print_params(const gpt_config_t *c, int micro_batch) {
 
 /* Flag checks that need no process grid; identical on every rank. */
 static int check_options(const train_opts_t *o, lr_schedule_t *sched, adamw_config_t *acfg, err_t *err) {
-    if (train_common_check(&o->c, sched, acfg, err) != 0) return -1;
-    if (o->save_interval < 0 || o->keep_last < 0)
-        return err_set(err, "--save-interval and --keep-last must not be negative");
-    if ((o->save_interval > 0 || o->keep_last > 0 || o->no_save_optim) && !o->save)
-        return err_set(err, "--save-interval, --keep-last and --no-save-optim need --save DIR");
-    if ((o->finetune || o->no_load_optim || o->no_load_rng) && !o->load)
-        return err_set(err, "--finetune, --no-load-optim and --no-load-rng need --load DIR");
+    if (train_common_check(&o->c, sched, acfg, err) != 0 || train_ckpt_check(&o->ck, err) != 0) return -1;
     if (!o->data_path) return err_set(err, "--data-path is required (an indexed dataset prefix, or a text file with --tokenizer-type Byte)");
     return 0;
 }
 
-static int job_setup_rest(gpt_job_t *j, train_opts_t *o, ckpt_reader_t *rd, err_t *err);
-
-/* Everything before training: grid, checkpoint metadata, data, model, optimizer,
- * checkpoint tensors. */
+/* Everything before training: grid, checkpoint metadata (checked before anything
+ * large exists), data, model, optimizer, the checkpoint's tensors. */
 static int job_setup(gpt_job_t *j, train_opts_t *o, const lr_schedule_t *sched, const adamw_config_t *acfg,
                      err_t *err) {
-    j->sched = *sched;
-    j->acfg = *acfg;
     gpt_config_t *cfg = &j->cfg;
-    j->base.be = backend_by_name(o->c.device, err);
+    const train_common_t *c = &o->c;
+    j->base.be = backend_by_name(c->device, err);
     if (!j->base.be) return -1;
-    if (grid_create(&j->base.grid, o->c.tensor_parallel, j->base.be, err) != 0) return -1;
+    if (grid_create(&j->base.grid, c->tensor_parallel, j->base.be, err) != 0) return -1;
     grid_t *g = &j->base.grid;
     if (gpt_config_validate(cfg, g->tp_size, err) != 0) return -1;
-    /* --load: find the checkpoint and check it fits before anything large exists */
-    ckpt_reader_t rd;
-    memset(&rd, 0, sizeof rd);
-    int loading = 0;
-    if (o->load) {
-        char iter_dir[CKPT_PATH_MAX];
-        err_t why = {{0}};
-        int found = ckpt_locate(o->load, iter_dir, sizeof iter_dir, &why);
-        if (found < 0) {
-            *err = why;
-            return err_prefix(err, "--load");
-        }
-        if (found == 0) {
-            snprintf(j->load_note, sizeof j->load_note, "--load: %s; training from scratch", why.msg);
-        } else {
-            if (ckpt_open(&rd, iter_dir, !o->finetune && !o->no_load_optim, err) != 0) return err_prefix(err, "--load");
-            loading = 1;
-            if (gpt_ckpt_check_config(&rd.meta, cfg, err) != 0) {
-                ckpt_close(&rd);
-                return err_prefix(err, "--load %s", iter_dir);
-            }
-            if (!o->finetune && !o->no_load_rng) o->c.seed = (long long)rd.meta.seed;
-        }
-    }
-    int rc = job_setup_rest(j, o, loading ? &rd : NULL, err);
-    if (loading) ckpt_close(&rd);
-    return rc;
-}
-
-/* job_setup after the checkpoint's metadata: data, model, optimizer, then the
- * checkpoint's tensors (rd NULL: none). */
-static int job_setup_rest(gpt_job_t *j, train_opts_t *o, ckpt_reader_t *rd, err_t *err) {
-    gpt_config_t *cfg = &j->cfg;
-    grid_t *g = &j->base.grid;
-    const train_common_t *c = &o->c;
+    if (train_ckpt_open(&j->ckpt, &o->ck, &model_ckpt_gpt, cfg, &o->c.seed, err) != 0) return -1;
     if (train_common_batches(c, g->dp_size, &j->global_batch, &j->num_micro, err) != 0) return -1;
     j->micro_batch = c->micro_batch_size;
     gpt_data_opts_t dopts = {o->data_path, c->split, o->tokenizer_type, o->vocab_file, o->merge_file,
@@ -227,64 +143,22 @@ static int job_setup_rest(gpt_job_t *j, train_opts_t *o, ckpt_reader_t *rd, err_
     if (!j->buf || !j->tokens || !j->targets) return err_set(err, "out of host memory for the batch buffers");
     gpt_parallel_t par = {g->tp, c->distributed_optimizer ? g->dp_size : 1};
     if (gpt_create(&j->model, cfg, j->base.be, c->micro_batch_size, cfg->seq_length, &par, err) != 0) return -1;
-    if (rd) j->model.seed = (uint64_t)c->seed; /* dropout's key; the weights come from the checkpoint */
+    if (j->ckpt.loading) j->model.seed = (uint64_t)c->seed; /* dropout's key; the weights come from the checkpoint */
     else gpt_init_weights(&j->model, (uint64_t)c->seed);
     j->model.grad_ready_ctx = &j->base.opt;
-    j->seed = (uint64_t)c->seed;
-    if (dist_optim_create(&j->base.opt, j->base.be, g, &j->acfg, j->model.params, j->model.grads, j->model.num_params,
+    if (dist_optim_create(&j->base.opt, j->base.be, g, acfg, j->model.params, j->model.grads, j->model.num_params,
                           j->model.param_block, j->model.grad_block, j->model.param_numel, j->model.param_alloc,
                           c->distributed_optimizer, (size_t)c->bucket_size, err) != 0)
         return -1;
-    int n = j->model.num_params;
-    j->cparams = calloc((size_t)n, sizeof *j->cparams);
-    j->offsets = calloc((size_t)n, sizeof *j->offsets);
-    if (!j->cparams || !j->offsets) return err_set(err, "out of memory for the checkpoint tables");
-    gpt_ckpt_params(&j->model, j->cparams);
-    gpt_ckpt_offsets(&j->model, j->offsets);
-    j->save = o->save, j->keep_last = o->keep_last, j->save_optim = !o->no_save_optim;
-    if (!rd) return 0;
-    /* the checkpoint's weights, position and optimizer state */
-    if (ckpt_load_params(rd, j->base.be, j->cparams, n, err) != 0) return err_prefix(err, "--load");
-    const ckpt_meta_t *meta = &rd->meta;
-    const char *optim = "not loaded (--finetune)";
-    if (!o->finetune) {
-        j->start_iter = meta->iteration;
-        j->consumed_start = meta->consumed_samples;
-        optim = "not loaded (--no-load-optim)";
-        if (!o->no_load_optim && !meta->has_optimizer) optim = "not in the checkpoint: Adam starts afresh";
-        if (!o->no_load_optim && meta->has_optimizer) {
-            if (meta->adam.kind != j->acfg.kind)
-                return err_set(err, "--load %s: the checkpoint's moments are %s's, this run uses %s (add --no-load-optim)",
-                               rd->dir, meta->adam.kind == OPTIM_LAMB ? "LAMB" : "Adam",
-                               j->acfg.kind == OPTIM_LAMB ? "LAMB" : "Adam");
-            ckpt_optim_state_t st;
-            dist_optim_state(&j->base.opt, &st.exp_avg, &st.exp_avg_sq, &st.lo, &st.hi);
-            st.offset = j->offsets;
-            if (ckpt_load_optim(rd, j->base.be, j->cparams, n, &st, err) != 0) return err_prefix(err, "--load");
-            dist_optim_set_step(&j->base.opt, st.step);
-            optim = "loaded";
-        }
-    }
-    int n_note = snprintf(j->load_note, sizeof j->load_note,
-                          "loaded checkpoint %s: iteration %lld, %lld consumed samples, saved at (TP, DP) = (%d, %d)%s; "
-                          "optimizer state %s; seed %llu",
-                          rd->dir, (long long)meta->iteration, (long long)meta->consumed_samples, meta->tp_size,
-                          meta->dp_size, meta->zero1 ? " with ZeRO-1" : "", optim, (unsigned long long)j->seed);
-    const lr_schedule_t *a = &meta->schedule, *b = &j->sched;
-    if (!o->finetune && n_note > 0 && (size_t)n_note < sizeof j->load_note &&
-        (a->lr != b->lr || a->min_lr != b->min_lr || a->warmup_iters != b->warmup_iters ||
-         a->decay_iters != b->decay_iters || a->style != b->style))
-        snprintf(j->load_note + n_note, sizeof j->load_note - (size_t)n_note,
-                 "\nnote: the checkpoint's learning-rate schedule (%s, lr %g..%g, warmup %lld, decay %lld) differs "
-                 "from this run's; using this run's",
-                 lr_decay_style_name(a->style), (double)a->lr, (double)a->min_lr, (long long)a->warmup_iters,
-                 (long long)a->decay_iters);
-    return 0;
+    ckpt_param_t *table = train_ckpt_table(&j->ckpt, j->model.num_params, err);
+    if (!table) return -1;
+    gpt_ckpt_params(&j->model, table);
+    return train_ckpt_load(&j->ckpt, &j->base, j->model.param_block, sched, acfg, (uint64_t)c->seed, err);
 }
 
 static void job_teardown(gpt_job_t *j) {
     dist_optim_destroy(&j->base.opt);
-    free(j->cparams), free(j->offsets);
+    train_ckpt_free(&j->ckpt);
     if (j->model.params) gpt_destroy(&j->model);
     gpt_data_close(&j->data);
     grid_destroy(&j->base.grid);
@@ -314,21 +188,14 @@ int cmd_train_gpt(int argc, char **argv) {
         {"vocab-file", ARG_STR, &o.vocab_file, "tokenizer vocabulary (vocab.json / vocab.txt)", 0},
         {"merge-file", ARG_STR, &o.merge_file, "GPT-2 BPE merges.txt", 0},
         {"tiktoken-file", ARG_STR, &o.tiktoken_file, "GPT-2 BPE ranks in tiktoken's format (gpt2.tiktoken), instead of the two above", 0},
-        {"save", ARG_STR, &o.save, "checkpoint directory: DIR/iter_NNNNNNN/ (one HDF5 file per TP rank) at the end and every --save-interval", 0},
-        {"save-interval", ARG_I64, &o.save_interval, "iterations between checkpoints (0: only at the end)", 0},
-        {"keep-last", ARG_INT, &o.keep_last, "keep only the newest K checkpoints in --save (0: all)", 0},
-        {"no-save-optim", ARG_FLAG, &o.no_save_optim, "save the weights without the Adam moments", 0},
-        {"load", ARG_STR, &o.load, "resume from a checkpoint directory (its latest iteration, or an iter_NNNNNNN directory)", 0},
-        {"no-load-optim", ARG_FLAG, &o.no_load_optim, "with --load: start Adam afresh", 0},
-        {"no-load-rng", ARG_FLAG, &o.no_load_rng, "with --load: use --seed rather than the checkpoint's", 0},
-        {"finetune", ARG_FLAG, &o.finetune, "with --load: weights only; iteration 0, fresh optimizer, --seed", 0},
         {"print-params", ARG_FLAG, &o.print_params, "print the parameter count and memory, allocate nothing", 0},
         {"dry-run", ARG_FLAG, &o.dry_run, "one rank's shapes, parameters, memory and communication for --world-size ranks; allocate nothing", 0},
         {"world-size", ARG_INT, &o.world_size, "ranks the dry run plans for (default: TP)", 0},
     };
-    arg_spec_t spec[TRAIN_COMMON_SPECS + sizeof own / sizeof own[0]];
+    arg_spec_t spec[TRAIN_COMMON_SPECS + TRAIN_CKPT_SPECS + sizeof own / sizeof own[0]];
     train_common_specs(&o.c, spec);
-    memcpy(spec + TRAIN_COMMON_SPECS, own, sizeof own);
+    train_ckpt_specs(&o.ck, spec + TRAIN_COMMON_SPECS);
+    memcpy(spec + TRAIN_COMMON_SPECS + TRAIN_CKPT_SPECS, own, sizeof own);
     int nspec = (int)(sizeof spec / sizeof spec[0]);
     const train_common_t *c = &o.c;
     err_t err = {{0}};
@@ -409,22 +276,22 @@ int cmd_train_gpt(int argc, char **argv) {
         printf("data: %s, %lld tokens (train %lld windows), micro-batch %d, global batch %d, %lld iterations\n",
                o.data_path, (long long)job.data.tokens, (long long)gpt_data_num_samples(&job.data, SPLIT_TRAIN),
                c->micro_batch_size, job.global_batch, c->train_iters);
-        if (job.load_note[0]) printf("%s\n", job.load_note);
+        if (job.ckpt.note[0]) printf("%s\n", job.ckpt.note);
         fflush(stdout);
     }
     trainer_config_t tc = {c->train_iters, c->micro_batch_size, job.global_batch, g->dp_size, cfg.seq_length,
                            c->log_interval, c->eval_interval, c->eval_iters, sched, c->clip_grad,
                            rank == 0 ? c->metrics_file : NULL, rank == 0 ? stdout : NULL, NULL,
-                           job.start_iter, job.consumed_start, o.save_interval};
+                           job.ckpt.start_iter, job.ckpt.consumed_start, o.ck.save_interval};
     trainer_hooks_t hooks = {.self = &job, .train_micro = job_train_micro, .eval_micro = job_eval_micro,
                              .zero_grads = job_zero_grads, .finish_grads = train_hook_finish_grads,
-                             .step = train_hook_step, .dp_mean = train_hook_dp_mean, .save = o.save ? job_save : NULL};
+                             .step = train_hook_step, .dp_mean = train_hook_dp_mean, .save = o.ck.save ? job_save : NULL};
     trainer_result_t res;
     int rc = trainer_run(&tc, &hooks, &res, &err);
-    long long ran = c->train_iters > job.start_iter ? c->train_iters - job.start_iter : 0;
+    long long ran = c->train_iters > job.ckpt.start_iter ? c->train_iters - job.ckpt.start_iter : 0;
     if (rc == 0 && rank == 0 && ran == 0)
         printf("nothing to train: the checkpoint is at iteration %lld and --train-iters is %lld\n",
-               (long long)job.start_iter, c->train_iters);
+               (long long)job.ckpt.start_iter, c->train_iters);
     else if (rc == 0 && rank == 0)
         printf("training done: %lld iterations in %.1f s, final loss %.4f\n", ran, res.seconds, res.last_loss);
     if (rc != 0) {
