@@ -133,6 +133,7 @@ int ckpt_meta_to_json(const ckpt_meta_t *m, char **json, err_t *err) {
     cJSON_AddNumberToObject(data, "consumed_train_samples", (double)m->consumed_samples);
     if ((double)m->seed <= EXACT_INT_MAX) cJSON_AddNumberToObject(data, "seed", (double)m->seed);
     else cJSON_AddStringToObject(data, "seed", seed);
+    if (m->origin[0]) cJSON_AddStringToObject(root, "origin", m->origin);
     *json = cJSON_Print(root);
     cJSON_Delete(root);
     return *json ? 0 : err_set(err, "out of memory printing the checkpoint metadata");
@@ -304,6 +305,7 @@ static int meta_from_tree(const cJSON *root, ckpt_meta_t *m, err_t *err) {
     if (rng_it != m->iteration || data_samples != m->consumed_samples || data_seed != m->seed)
         return err_set(err, "metadata: rng/data positions disagree with iteration %lld and %lld consumed samples",
                        (long long)m->iteration, (long long)m->consumed_samples);
+    if (member(root, "origin") && get_str(root, "", "origin", m->origin, sizeof m->origin, err) != 0) return -1;
     return 0;
 }
 

@@ -16,6 +16,9 @@
  *   rng:          megac's generator is counter-based (Philox of seed, purpose, rank,
  *                 step), so its whole state is the seed and the iteration
  *   data:         consumed_train_samples (the sampler's position) and the seed
+ *   origin:       optional: where the weights came from when no megac run trained
+ *                 them (megac ckpt import-hf: the file, and which tensors megac
+ *                 initialized because the file lacks them)
  *
  * The model configuration travels as "key=value" lines (gpt_config_to_text: a
  * "model=NAME" line, then numbers), so this file does not depend on models/. */
@@ -46,6 +49,7 @@ typedef struct ckpt_meta {
     lr_schedule_t schedule;
     double loss_scale;
     uint64_t seed;
+    char origin[512];         /* "" when absent */
 } ckpt_meta_t;
 
 /* Format version, loss scale 1, one rank; everything else zero. */

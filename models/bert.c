@@ -66,8 +66,9 @@ static int carve(bert_model_t *m, arena_t *ar) {
     bad |= TAKE(m->mlm_in, M * C) | TAKE(m->mlm_dense, M * C) | TAKE(m->mlm_act, M * C) | TAKE(m->mlm_ln, M * C);
     bad |= TAKE(m->mlm_mean, M) | TAKE(m->mlm_rstd, M) | TAKE(m->mlm_logits, M * (size_t)m->V_local);
     bad |= TAKE(m->cls, B * C) | TAKE(m->pool_pre, B * C) | TAKE(m->pool, B * C) | TAKE(m->sop_logits, B * 2);
+    /* sumexp holds the sums and, right after the n of a batch, the target logits
+     * (m->tlogit, placed by bert_forward): one all-reduce carries both */
     bad |= TAKE(m->rowmax, M) | TAKE(m->sumexp, 2 * M) | TAKE(m->losses, M) | TAKE(m->dloss, M);
-    m->tlogit = m->sumexp ? m->sumexp + M : NULL;
     bad |= TAKE(m->s_rowmax, B) | TAKE(m->s_sumexp, 2 * B) | TAKE(m->s_losses, B) | TAKE(m->s_dloss, B);
     m->s_tlogit = m->s_sumexp ? m->s_sumexp + B : NULL;
     bad |= TAKE(m->dresid, N * C) | TAKE(m->dmlm, M * C) | TAKE(m->dmlm2, M * C) | TAKE(m->dcls, B * C);
@@ -267,6 +268,7 @@ int bert_forward(bert_model_t *m, const bert_batch_t *b, int train, uint32_t ste
         be->matmul_forward(be, m->mlm_logits, m->mlm_ln, P(m, m->p_wte), P(m, m->p_lm_bias), n, C, m->V_local);
         be->xent_max(be, m->rowmax, m->mlm_logits, n, m->V_local, m->v_start, c->vocab_size);
         if (tf_tp_reduce(&m->tf, m->rowmax, (size_t)n, COMM_MAX, err) != 0) return -1;
+        m->tlogit = m->sumexp + n; /* adjacent to this batch's n sums (n <= M varies per batch) */
         be->xent_sumexp(be, m->sumexp, m->tlogit, m->mlm_logits, m->rowmax, m->mlm_labels, n, m->V_local,
                         m->v_start, c->vocab_size);
         if (tf_tp_reduce(&m->tf, m->sumexp, 2 * (size_t)n, COMM_SUM, err) != 0) return -1;

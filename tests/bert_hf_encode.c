@@ -38,7 +38,7 @@ int main(int argc, char **argv) {
     if (bert_create(&m, &cfg, backend_cpu(), B, T, NULL, &err) != 0) goto fail;
     bert_init_weights(&m, 1);
     snprintf(path, sizeof path, "%s/model.safetensors", argv[1]);
-    if (hf_bert_load(&m, path, &err) != 0) goto fail;
+    if (hf_bert_load(&m, path, NULL, &err) != 0) goto fail;
     bert_batch_t b = {B, T, tok, types, mask, 0, NULL, NULL, NULL};
     bert_result_t r;
     if (bert_forward(&m, &b, 0, 0, &r, &err) != 0) goto fail;

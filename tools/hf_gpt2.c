@@ -2,16 +2,13 @@
 #include "hf_gpt2.h"
 
 #include <cJSON.h>
-#include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include "gpt_checkpoint.h"
+#include "model_checkpoint.h"
 #include "../checkpoints/safetensors.h"
+#include "hf_files.h"
 
 typedef enum xform {
     X_COPY,      /* same layout */
@@ -124,56 +121,7 @@ static void convert(const map_entry_t *e, int heads, int to_megac, const float *
     }
 }
 
-static int mkdirs(const char *path, err_t *err) {
-    char buf[4096];
-    if (strlen(path) >= sizeof buf) return err_set(err, "%s: path too long", path);
-    strcpy(buf, path);
-    for (char *p = buf + 1;; p++) {
-        if (*p == '/' || *p == 0) {
-            char c = *p;
-            *p = 0;
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST) return err_set(err, "%s: cannot create: %s", buf, strerror(errno));
-            *p = c;
-            if (!c) break;
-        }
-    }
-    return 0;
-}
-
 /* ---------------------------------------------------------------- import */
-
-/* config.json as a cJSON tree (NULL when absent) */
-static int read_json(const char *path, cJSON **out, err_t *err) {
-    *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return errno == ENOENT ? 0 : err_set(err, "%s: %s", path, strerror(errno));
-    char *buf = malloc(1 << 20);
-    size_t n = buf ? fread(buf, 1, 1 << 20, f) : 0;
-    int more = fgetc(f) != EOF;
-    fclose(f);
-    if (!buf) return err_set(err, "out of memory");
-    if (more) {
-        free(buf);
-        return err_set(err, "%s: larger than 1 MB", path);
-    }
-    *out = cJSON_ParseWithLength(buf, n);
-    free(buf);
-    if (!*out || !cJSON_IsObject(*out)) {
-        cJSON_Delete(*out);
-        *out = NULL;
-        return err_set(err, "%s: not a JSON object", path);
-    }
-    return 0;
-}
-
-/* a number field of config.json into *v (unchanged when absent) */
-static int cfg_num(const cJSON *cfg, const char *key, double *v, const char *path, err_t *err) {
-    const cJSON *it = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, key) : NULL;
-    if (!it || cJSON_IsNull(it)) return 0;
-    if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble)) return err_set(err, "%s: %s is not a number", path, key);
-    *v = it->valuedouble;
-    return 0;
-}
 
 static int find_shape(const st_file_t *st, const char *name, int ndim, const int64_t *shape, const st_tensor_t **t,
                       err_t *err) {
@@ -208,10 +156,10 @@ static int import_config(const st_file_t *st, const char *prefix, const cJSON *j
     gpt_config_defaults(c);
     double n_head = heads, eps = c->layernorm_epsilon, resid = c->hidden_dropout, attn = c->attention_dropout;
     double std = c->init_method_std, n_layer = L, n_embd = (double)wte->shape[1];
-    if (cfg_num(json, "n_head", &n_head, json_path, err) != 0 || cfg_num(json, "layer_norm_epsilon", &eps, json_path, err) != 0 ||
-        cfg_num(json, "resid_pdrop", &resid, json_path, err) != 0 || cfg_num(json, "attn_pdrop", &attn, json_path, err) != 0 ||
-        cfg_num(json, "initializer_range", &std, json_path, err) != 0 || cfg_num(json, "n_layer", &n_layer, json_path, err) != 0 ||
-        cfg_num(json, "n_embd", &n_embd, json_path, err) != 0)
+    if (hf_json_num(json, "n_head", &n_head, json_path, err) != 0 || hf_json_num(json, "layer_norm_epsilon", &eps, json_path, err) != 0 ||
+        hf_json_num(json, "resid_pdrop", &resid, json_path, err) != 0 || hf_json_num(json, "attn_pdrop", &attn, json_path, err) != 0 ||
+        hf_json_num(json, "initializer_range", &std, json_path, err) != 0 || hf_json_num(json, "n_layer", &n_layer, json_path, err) != 0 ||
+        hf_json_num(json, "n_embd", &n_embd, json_path, err) != 0)
         return -1;
     if (heads > 0) n_head = heads;
     const cJSON *act = json ? cJSON_GetObjectItemCaseSensitive(json, "activation_function") : NULL;
@@ -251,17 +199,7 @@ static int skippable(const char *key, const char *prefix) {
 
 int hf_gpt2_import(const char *in, const char *out_root, int heads, const char *megac_version, err_t *err) {
     char st_path[4096], json_path[4096];
-    struct stat sb;
-    if (stat(in, &sb) != 0) return err_set(err, "%s: %s", in, strerror(errno));
-    if (S_ISDIR(sb.st_mode)) {
-        snprintf(st_path, sizeof st_path, "%s/model.safetensors", in);
-        snprintf(json_path, sizeof json_path, "%s/config.json", in);
-    } else {
-        snprintf(st_path, sizeof st_path, "%s", in);
-        const char *slash = strrchr(in, '/');
-        if (slash) snprintf(json_path, sizeof json_path, "%.*s/config.json", (int)(slash - in), in);
-        else snprintf(json_path, sizeof json_path, "config.json");
-    }
+    if (hf_paths(in, st_path, sizeof st_path, json_path, sizeof json_path, err) != 0) return -1;
     st_file_t st;
     if (st_open(&st, st_path, err) != 0) return -1;
     cJSON *json = NULL;
@@ -273,7 +211,7 @@ int hf_gpt2_import(const char *in, const char *out_root, int heads, const char *
     memset(&tx, 0, sizeof tx);
     const char *prefix = st_find(&st, "transformer.wte.weight") ? "transformer." : "";
     gpt_config_t cfg;
-    if (read_json(json_path, &json, err) != 0 || import_config(&st, prefix, json, json_path, heads, &cfg, err) != 0)
+    if (hf_read_json(json_path, &json, err) != 0 || import_config(&st, prefix, json, json_path, heads, &cfg, err) != 0)
         goto out;
     if (!(map = build_map(&cfg, &nmap))) {
         err_set(err, "out of memory");
@@ -382,20 +320,9 @@ static int write_config(const char *path, const gpt_config_t *c, err_t *err) {
     cJSON_AddNumberToObject(o, "initializer_range", c->init_method_std);
     cJSON_AddBoolToObject(o, "tie_word_embeddings", 1);
     cJSON_AddStringToObject(o, "torch_dtype", "float32");
-    char *text = cJSON_Print(o);
+    int rc = hf_write_json(path, o, err);
     cJSON_Delete(o);
-    if (!text) return err_set(err, "out of memory");
-    char tmp[4300];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    int bad = !f || fputs(text, f) < 0 || fputc('\n', f) == EOF;
-    if (f) bad |= fclose(f) != 0;
-    free(text);
-    if (bad || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return err_set(err, "%s: write failed: %s", path, strerror(errno));
-    }
-    return 0;
+    return rc;
 }
 
 static const map_entry_t *sort_map;
@@ -449,7 +376,7 @@ int hf_gpt2_export(const char *ckpt, const char *out_dir, err_t *err) {
         err_set(err, "out of memory for a %lld-element tensor", (long long)most);
         goto out;
     }
-    if (mkdirs(out_dir, err) != 0) goto out;
+    if (hf_mkdirs(out_dir, err) != 0) goto out;
     snprintf(path, sizeof path, "%s/model.safetensors", out_dir);
     if (st_write_begin(&w, path, ts, nmap, err) != 0) goto out;
     writing = 1;

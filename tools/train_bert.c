@@ -1,6 +1,7 @@
 /* train_bert.c — `megac train bert`: BERT pretraining (masked LM + sentence order
  * or next sentence) on Megatron sentence-level datasets or NVIDIA's HDF5 shards,
- * with tensor and data parallelism, ZeRO-1, and Adam or LAMB. */
+ * with tensor and data parallelism, ZeRO-1, Adam or LAMB, and checkpoints
+ * (--save/--load, any layout loads any other; train_checkpoint.h). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,30 +14,32 @@
 #include "args.h"
 #include "bert_data.h"
 #include "commands.h"
+#include "train_checkpoint.h"
 #include "train_common.h"
 
 typedef struct bert_job {
+    train_base_t base;                    /* first: the shared hooks take the job as it */
     bert_config_t cfg;
-    backend_t *be;
-    grid_t grid;
     bert_model_t model;
-    dist_optim_t opt;
     bert_data_t data;
     int micro_batch, global_batch, num_micro;
     double mlm_sum, sop_sum;              /* training losses since the last log line */
     int64_t loss_count;
     int64_t eval_masked, eval_correct, eval_sop, eval_sop_correct, *label_count;
+    train_ckpt_t ckpt;                    /* --save / --load */
 } bert_job_t;
 
 static int job_train_micro(void *self, int64_t it, int micro, int last, float grad_scale, double *loss, err_t *err) {
     bert_job_t *j = self;
-    int dp = j->grid.dp_size, d = j->grid.dp_rank;
-    int64_t first = (it - 1) * j->global_batch + ((int64_t)micro * dp + d) * j->micro_batch;
+    int dp = j->base.grid.dp_size, d = j->base.grid.dp_rank;
+    /* Megatron's pretraining sampler, continuing from the samples a loaded checkpoint consumed */
+    int64_t first = j->ckpt.consumed_start + (it - j->ckpt.start_iter - 1) * j->global_batch +
+                    ((int64_t)micro * dp + d) * j->micro_batch;
     uint32_t step = (uint32_t)((it - 1) * j->num_micro * dp + (int64_t)micro * dp + d);
     if (bert_data_batch(&j->data, SPLIT_TRAIN, first, err) != 0) return -1;
     bert_result_t r;
     if (bert_forward(&j->model, &j->data.batch, 1, step, &r, err) != 0) return -1;
-    if (last) dist_optim_arm(&j->opt);
+    if (last) dist_optim_arm(&j->base.opt);
     j->model.grad_ready = last ? dist_optim_grad_ready : NULL;
     *loss = r.mlm_loss + r.sop_loss;
     j->mlm_sum += r.mlm_loss, j->sop_sum += r.sop_loss, j->loss_count++;
@@ -47,7 +50,7 @@ static int job_train_micro(void *self, int64_t it, int micro, int last, float gr
  * label counts behind the majority-token baseline */
 static int job_eval_micro(void *self, int64_t k, double *loss, err_t *err) {
     bert_job_t *j = self;
-    int dp = j->grid.dp_size, d = j->grid.dp_rank;
+    int dp = j->base.grid.dp_size, d = j->base.grid.dp_rank;
     if (k == 0) {
         j->eval_masked = j->eval_correct = j->eval_sop = j->eval_sop_correct = 0;
         memset(j->label_count, 0, sizeof(int64_t) * (size_t)j->cfg.vocab_size);
@@ -67,7 +70,7 @@ static int job_eval_micro(void *self, int64_t k, double *loss, err_t *err) {
 static int job_log_extra(void *self, char *text, size_t tn, char *json, size_t jn, err_t *err) {
     bert_job_t *j = self;
     double v[3] = {j->mlm_sum, j->sop_sum, (double)j->loss_count};
-    if (j->grid.dp_size > 1 && comm_allreduce_f64(j->grid.dp, v, 3, COMM_SUM, err) != 0) return -1;
+    if (j->base.grid.dp_size > 1 && comm_allreduce_f64(j->base.grid.dp, v, 3, COMM_SUM, err) != 0) return -1;
     double mlm = v[2] > 0 ? v[0] / v[2] : 0, sop = v[2] > 0 ? v[1] / v[2] : 0;
     if (j->cfg.binary_head) {
         snprintf(text, tn, " mlm loss: %.6E | sop loss: %.6E |", mlm, sop);
@@ -82,62 +85,56 @@ static int job_log_extra(void *self, char *text, size_t tn, char *json, size_t j
 
 static void job_zero_grads(void *self) { bert_zero_grads(&((bert_job_t *)self)->model); }
 
-static int job_finish_grads(void *self, double *norm, err_t *err) {
-    return dist_optim_finish(&((bert_job_t *)self)->opt, norm, err);
+/* the trainer's save hook: every rank writes its part of the checkpoint */
+static int job_save(void *self, int64_t it, int64_t consumed, err_t *err) {
+    return train_ckpt_save(&((bert_job_t *)self)->ckpt, it, consumed, err);
 }
 
-static int job_step(void *self, float lr, float scale, err_t *err) {
-    bert_job_t *j = self;
-    if (dist_optim_step(&j->opt, lr, scale, err) != 0) return -1;
-    return j->be->sync(j->be, err);
-}
-
-static int job_dp_mean(void *self, double *v, err_t *err) {
-    bert_job_t *j = self;
-    if (j->grid.dp_size == 1) return 0;
-    if (comm_allreduce_f64(j->grid.dp, v, 1, COMM_SUM, err) != 0) return -1;
-    *v /= j->grid.dp_size;
-    return 0;
-}
-
-static int job_setup(bert_job_t *j, const train_common_t *o, const adamw_config_t *acfg,
-                     const bert_data_opts_t *dopts_in, err_t *err) {
+/* Everything before training: grid, checkpoint metadata (checked before anything
+ * large exists), data, model, optimizer, the checkpoint's tensors. */
+static int job_setup(bert_job_t *j, train_common_t *o, const train_ckpt_opts_t *ck, const lr_schedule_t *sched,
+                     const adamw_config_t *acfg, const bert_data_opts_t *dopts_in, err_t *err) {
     bert_config_t *cfg = &j->cfg;
-    j->be = backend_by_name(o->device, err);
-    if (!j->be) return -1;
-    if (grid_create(&j->grid, o->tensor_parallel, j->be, err) != 0) return -1;
-    grid_t *g = &j->grid;
+    j->base.be = backend_by_name(o->device, err);
+    if (!j->base.be) return -1;
+    if (grid_create(&j->base.grid, o->tensor_parallel, j->base.be, err) != 0) return -1;
+    grid_t *g = &j->base.grid;
     if (bert_config_validate(cfg, g->tp_size, err) != 0) return -1;
-    int per_iter = o->micro_batch_size * g->dp_size;
-    j->global_batch = o->global_batch_size > 0 ? o->global_batch_size : per_iter;
-    if (j->global_batch % per_iter != 0)
-        return err_set(err, "--global-batch-size %d must be a positive multiple of --micro-batch-size %d x "
-                       "data-parallel size %d", j->global_batch, o->micro_batch_size, g->dp_size);
+    if (train_ckpt_open(&j->ckpt, ck, &model_ckpt_bert, cfg, &o->seed, err) != 0) return -1;
+    if (train_common_batches(o, g->dp_size, &j->global_batch, &j->num_micro, err) != 0) return -1;
     j->micro_batch = o->micro_batch_size;
-    j->num_micro = j->global_batch / per_iter;
     bert_data_opts_t dopts = *dopts_in;
-    dopts.num_samples[SPLIT_TRAIN] = o->train_iters * j->global_batch;
-    int64_t evals = o->eval_interval > 0 ? o->train_iters / o->eval_interval + 1 : 1;
-    dopts.num_samples[SPLIT_VALID] = o->eval_iters > 0 ? evals * o->eval_iters * j->global_batch : 0;
+    dopts.seed = (uint64_t)o->seed; /* the checkpoint's, when it replaced --seed */
+    int64_t left = o->train_iters > j->ckpt.start_iter ? o->train_iters - j->ckpt.start_iter : 0;
+    dopts.num_samples[SPLIT_TRAIN] = j->ckpt.consumed_start + left * j->global_batch;
+    /* every validation reads the same first eval-iters global batches */
+    dopts.num_samples[SPLIT_VALID] = (int64_t)o->eval_iters * j->global_batch;
     if (bert_data_open(&j->data, &dopts, j->micro_batch, err) != 0) return -1;
     if (o->eval_iters > 0 && bert_data_num_samples(&j->data, SPLIT_VALID) == 0)
         return err_set(err, "--data-path: no validation samples (another --split, or --eval-iters 0)");
     j->label_count = calloc((size_t)cfg->vocab_size, sizeof(int64_t));
     if (!j->label_count) return err_set(err, "out of memory");
     model_parallel_t par = {g->tp, o->distributed_optimizer ? g->dp_size : 1};
-    if (bert_create(&j->model, cfg, j->be, j->micro_batch, cfg->seq_length, &par, err) != 0) return -1;
-    bert_init_weights(&j->model, (uint64_t)o->seed);
-    j->model.grad_ready_ctx = &j->opt;
-    return dist_optim_create(&j->opt, j->be, g, acfg, j->model.params, j->model.grads, j->model.num_params,
-                             j->model.param_block, j->model.grad_block, j->model.param_numel, j->model.param_alloc,
-                             o->distributed_optimizer, (size_t)o->bucket_size, err);
+    if (bert_create(&j->model, cfg, j->base.be, j->micro_batch, cfg->seq_length, &par, err) != 0) return -1;
+    if (j->ckpt.loading) j->model.seed = (uint64_t)o->seed; /* dropout's key; the weights come from the checkpoint */
+    else bert_init_weights(&j->model, (uint64_t)o->seed);
+    j->model.grad_ready_ctx = &j->base.opt;
+    if (dist_optim_create(&j->base.opt, j->base.be, g, acfg, j->model.params, j->model.grads, j->model.num_params,
+                          j->model.param_block, j->model.grad_block, j->model.param_numel, j->model.param_alloc,
+                          o->distributed_optimizer, (size_t)o->bucket_size, err) != 0)
+        return -1;
+    ckpt_param_t *table = train_ckpt_table(&j->ckpt, j->model.num_params, err);
+    if (!table) return -1;
+    bert_ckpt_params(&j->model, table);
+    return train_ckpt_load(&j->ckpt, &j->base, j->model.param_block, sched, acfg, (uint64_t)o->seed, err);
 }
 
 static void job_teardown(bert_job_t *j) {
-    dist_optim_destroy(&j->opt);
+    dist_optim_destroy(&j->base.opt);
+    train_ckpt_free(&j->ckpt);
     if (j->model.params) bert_destroy(&j->model);
     bert_data_close(&j->data);
-    grid_destroy(&j->grid);
+    grid_destroy(&j->base.grid);
     free(j->label_count);
 }
 
@@ -150,8 +147,10 @@ int cmd_train_bert(int argc, char **argv) {
     const char *ln_order = NULL;
     int no_binary_head = 0;
     float mask_prob = 0.15f, short_seq_prob = 0.1f;
-    arg_spec_t spec[TRAIN_COMMON_SPECS + 24];
+    train_ckpt_opts_t ck = {0};
+    arg_spec_t spec[TRAIN_COMMON_SPECS + TRAIN_CKPT_SPECS + 24];
     train_common_specs(&o, spec);
+    train_ckpt_specs(&ck, spec + TRAIN_COMMON_SPECS);
     arg_spec_t own[] = {
         {"preset", ARG_STR, &preset, "bert-base | bert-large | bert-3.9b", 0},
         {"num-layers", ARG_INT, &over.num_layers, "encoder layers", 0},
@@ -175,8 +174,8 @@ int cmd_train_bert(int argc, char **argv) {
         {"short-seq-prob", ARG_FLOAT, &short_seq_prob, "probability of a shorter target length (0.1)", 0},
     };
     int nown = (int)(sizeof own / sizeof own[0]);
-    memcpy(spec + TRAIN_COMMON_SPECS, own, sizeof own);
-    int nspec = TRAIN_COMMON_SPECS + nown;
+    memcpy(spec + TRAIN_COMMON_SPECS + TRAIN_CKPT_SPECS, own, sizeof own);
+    int nspec = TRAIN_COMMON_SPECS + TRAIN_CKPT_SPECS + nown;
     err_t err = {{0}};
     int help, failed = 0;
     bert_config_t cfg;
@@ -189,7 +188,7 @@ int cmd_train_bert(int argc, char **argv) {
     if (!failed) {
         bert_config_defaults(&cfg);
         if (preset && bert_config_preset(&cfg, preset, &err) != 0) failed = 1;
-        for (int k = TRAIN_COMMON_SPECS; k < nspec && !failed; k++) {
+        for (int k = TRAIN_COMMON_SPECS + TRAIN_CKPT_SPECS; k < nspec && !failed; k++) {
             char *dst = spec[k].dst, *base = (char *)&over;
             if (!spec[k].seen || dst < base || dst >= base + sizeof over) continue;
             memcpy((char *)&cfg + (dst - base), dst, spec[k].kind == ARG_INT ? sizeof(int) : sizeof(float));
@@ -214,7 +213,9 @@ int cmd_train_bert(int argc, char **argv) {
     if (!failed && bert_data_vocab_size(&dopts, &cfg.vocab_size, &err) != 0) failed = 1;
     lr_schedule_t sched;
     adamw_config_t acfg;
-    if (!failed && (bert_config_validate(&cfg, 1, &err) != 0 || train_common_check(&o, &sched, &acfg, &err) != 0)) failed = 1;
+    if (!failed && (bert_config_validate(&cfg, 1, &err) != 0 || train_common_check(&o, &sched, &acfg, &err) != 0 ||
+                    train_ckpt_check(&ck, &err) != 0))
+        failed = 1;
 
     err_t init_err;
     if (parallel_init(&argc, &argv, &init_err) != 0) {
@@ -225,7 +226,7 @@ int cmd_train_bert(int argc, char **argv) {
     bert_job_t job;
     memset(&job, 0, sizeof job);
     job.cfg = cfg;
-    if (!failed && job_setup(&job, &o, &acfg, &dopts, &err) != 0) failed = 1;
+    if (!failed && job_setup(&job, &o, &ck, &sched, &acfg, &dopts, &err) != 0) failed = 1;
     int first = parallel_first_failure(failed);
     if (first >= 0) {
         if (rank == first) fprintf(stderr, "megac train bert: error: %s\n", err.msg);
@@ -233,16 +234,17 @@ int cmd_train_bert(int argc, char **argv) {
         parallel_finalize();
         return 1;
     }
-    grid_t *g = &job.grid;
+    grid_t *g = &job.base.grid;
     if (rank == 0) {
         printf("megac train bert: %lld parameters, %d layers, hidden %d, %d heads, seq %d, vocab %d, %s, %s head, "
                "optimizer %s, device %s\n", (long long)bert_param_count(&cfg, g->tp_size), cfg.num_layers,
                cfg.hidden_size, cfg.num_attention_heads, cfg.seq_length, cfg.vocab_size,
                cfg.pre_ln ? "pre-LN" : "post-LN", cfg.binary_head ? "sentence" : "no sentence", o.optimizer,
-               job.be->name);
+               job.base.be->name);
         printf("parallel: world %d = tensor-parallel %d x data-parallel %d%s; data: %s (%lld training samples)\n",
                g->world_size, g->tp_size, g->dp_size, o.distributed_optimizer ? ", ZeRO-1" : "", data_path,
                (long long)bert_data_num_samples(&job.data, SPLIT_TRAIN));
+        if (job.ckpt.note[0]) printf("%s\n", job.ckpt.note);
         fflush(stdout);
     }
     trainer_config_t tc = {.train_iters = o.train_iters, .micro_batch_size = o.micro_batch_size,
@@ -250,10 +252,12 @@ int cmd_train_bert(int argc, char **argv) {
                            .seq_length = cfg.seq_length, .log_interval = o.log_interval,
                            .eval_interval = o.eval_interval, .eval_iters = o.eval_iters, .schedule = sched,
                            .clip_grad = o.clip_grad, .metrics_file = rank == 0 ? o.metrics_file : NULL,
-                           .log = rank == 0 ? stdout : NULL};
+                           .log = rank == 0 ? stdout : NULL, .start_iteration = job.ckpt.start_iter,
+                           .consumed_samples = job.ckpt.consumed_start, .save_interval = ck.save_interval};
     trainer_hooks_t hooks = {.self = &job, .train_micro = job_train_micro, .eval_micro = job_eval_micro,
-                             .zero_grads = job_zero_grads, .finish_grads = job_finish_grads, .step = job_step,
-                             .dp_mean = job_dp_mean, .log_extra = job_log_extra};
+                             .zero_grads = job_zero_grads, .finish_grads = train_hook_finish_grads,
+                             .step = train_hook_step, .dp_mean = train_hook_dp_mean, .save = ck.save ? job_save : NULL,
+                             .log_extra = job_log_extra};
     trainer_result_t res;
     int rc = trainer_run(&tc, &hooks, &res, &err);
     if (rc == 0 && o.eval_iters > 0) {
@@ -266,15 +270,19 @@ int cmd_train_bert(int argc, char **argv) {
         if (rc == 0 && g->dp_size > 1) rc = comm_allreduce_f64(g->dp, counts, (size_t)cfg.vocab_size, COMM_SUM, &err);
         for (int v = 0; rc == 0 && v < cfg.vocab_size; v++) majority = counts[v] > majority ? counts[v] : majority;
         free(counts);
-        if (rc == 0 && rank == 0) {
+        if (rc == 0 && rank == 0 && c[0] > 0) {
             printf("validation: masked-LM accuracy %.4f over %.0f masked tokens (majority-token baseline %.4f)",
                    c[1] / c[0], c[0], majority / c[0]);
             if (cfg.binary_head) printf(", sentence accuracy %.4f over %.0f pairs", c[3] / c[2], c[2]);
             printf("\n");
         }
     }
-    if (rc == 0 && rank == 0)
-        printf("training done: %lld iterations in %.1f s, final loss %.4f\n", o.train_iters, res.seconds, res.last_loss);
+    long long ran = o.train_iters > job.ckpt.start_iter ? o.train_iters - job.ckpt.start_iter : 0;
+    if (rc == 0 && rank == 0 && ran == 0)
+        printf("nothing to train: the checkpoint is at iteration %lld and --train-iters is %lld\n",
+               (long long)job.ckpt.start_iter, o.train_iters);
+    else if (rc == 0 && rank == 0)
+        printf("training done: %lld iterations in %.1f s, final loss %.4f\n", ran, res.seconds, res.last_loss);
     if (rc != 0) {
         fprintf(stderr, "megac train bert: rank %d: error: %s\n", rank, err.msg);
         if (parallel_world_size() > 1) parallel_abort(1);

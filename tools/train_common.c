@@ -1,4 +1,4 @@
-/* train_common.c — shared training flags and their checks (see train_common.h). */
+/* train_common.c — shared training flags, their checks, and the model-free trainer hooks (see train_common.h). */
 #include "train_common.h"
 
 #include <string.h>
@@ -41,11 +41,16 @@ void train_common_specs(train_common_t *o, arg_spec_t *s) {
     memcpy(s, specs, sizeof specs);
 }
 
-int train_common_check(const train_common_t *o, lr_schedule_t *sched, adamw_config_t *acfg, err_t *err) {
+int train_common_check_batch(const train_common_t *o, err_t *err) {
     if (o->micro_batch_size <= 0) return err_set(err, "--micro-batch-size must be positive (got %d)", o->micro_batch_size);
     if (o->global_batch_size < 0)
         return err_set(err, "--global-batch-size %d must be a positive multiple of --micro-batch-size %d",
                        o->global_batch_size, o->micro_batch_size);
+    return 0;
+}
+
+int train_common_check(const train_common_t *o, lr_schedule_t *sched, adamw_config_t *acfg, err_t *err) {
+    if (train_common_check_batch(o, err) != 0) return -1;
     if (o->train_iters <= 0) return err_set(err, "--train-iters must be positive (got %lld)", o->train_iters);
     if (!(o->lr > 0.0f)) return err_set(err, "--lr must be positive (got %g)", o->lr);
     if (o->min_lr < 0.0f || o->min_lr > o->lr) return err_set(err, "--min-lr %g must be in [0, --lr %g]", o->min_lr, o->lr);
@@ -67,5 +72,34 @@ int train_common_check(const train_common_t *o, lr_schedule_t *sched, adamw_conf
     else if (strcmp(o->optimizer, "lamb") == 0) kind = OPTIM_LAMB;
     else return err_set(err, "--optimizer: unknown optimizer '%s' (adam or lamb)", o->optimizer);
     *acfg = (adamw_config_t){o->beta1, o->beta2, o->eps, o->weight_decay, kind};
+    return 0;
+}
+
+int train_common_batches(const train_common_t *o, int dp_size, int *global_batch, int *num_micro, err_t *err) {
+    int per_iter = o->micro_batch_size * dp_size;
+    int gb = o->global_batch_size > 0 ? o->global_batch_size : per_iter;
+    if (gb <= 0 || gb % per_iter != 0)
+        return err_set(err, "--global-batch-size %d must be a positive multiple of --micro-batch-size %d x "
+                       "data-parallel size %d", gb, o->micro_batch_size, dp_size);
+    *global_batch = gb;
+    *num_micro = gb / per_iter;
+    return 0;
+}
+
+int train_hook_finish_grads(void *job, double *grad_norm, err_t *err) {
+    return dist_optim_finish(&((train_base_t *)job)->opt, grad_norm, err);
+}
+
+int train_hook_step(void *job, float lr, float grad_scale, err_t *err) {
+    train_base_t *b = job;
+    if (dist_optim_step(&b->opt, lr, grad_scale, err) != 0) return -1;
+    return b->be->sync(b->be, err);
+}
+
+int train_hook_dp_mean(void *job, double *v, err_t *err) {
+    train_base_t *b = job;
+    if (b->grid.dp_size == 1) return 0;
+    if (comm_allreduce_f64(b->grid.dp, v, 1, COMM_SUM, err) != 0) return -1;
+    *v /= b->grid.dp_size;
     return 0;
 }

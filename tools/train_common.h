@@ -1,10 +1,15 @@
-/* train_common.h — the training flags every model shares (batch sizes, schedule,
- * optimizer, parallel layout, logging) with Megatron-LM's names and defaults, and
- * their checks. */
+/* train_common.h — what `megac train gpt` and `megac train bert` share: the
+ * training flags (batch sizes, schedule, optimizer, parallel layout, logging)
+ * with Megatron-LM's names and defaults and their checks, and the trainer hooks
+ * that do not depend on the model (gradient reduction, optimizer step, the
+ * data-parallel mean of the logged losses). */
 #ifndef MEGAC_TRAIN_COMMON_H
 #define MEGAC_TRAIN_COMMON_H
 
+#include "../framework/backend.h"
 #include "../framework/optim.h"
+#include "../parallel/dist_optim.h"
+#include "../parallel/grid.h"
 #include "args.h"
 
 typedef struct train_common {
@@ -20,8 +25,27 @@ typedef struct train_common {
 void train_common_defaults(train_common_t *o);
 /* Writes the TRAIN_COMMON_SPECS flag specs into out. */
 void train_common_specs(train_common_t *o, arg_spec_t *out);
-/* Checks the values (global batch against DP is checked where DP is known) and
- * fills the schedule and the optimizer configuration. */
+/* --micro-batch-size and --global-batch-size alone (all --print-params needs). */
+int train_common_check_batch(const train_common_t *o, err_t *err);
+/* Checks every value (the global batch against DP is checked where DP is known,
+ * by train_common_batches) and fills the schedule and the optimizer configuration. */
 int train_common_check(const train_common_t *o, lr_schedule_t *sched, adamw_config_t *acfg, err_t *err);
+/* The global batch over dp_size data-parallel ranks (default: micro-batch x DP)
+ * and each rank's micro-batches per iteration. */
+int train_common_batches(const train_common_t *o, int dp_size, int *global_batch, int *num_micro, err_t *err);
+
+/* The model-free part of a training job. A job struct starts with this member,
+ * so the hooks below take the job itself as the trainer's `self`. */
+typedef struct train_base {
+    backend_t *be;
+    grid_t grid;
+    dist_optim_t opt;
+} train_base_t;
+
+/* trainer hooks: finish the gradient reduction (global norm), step the
+ * optimizer, and average a logged scalar over the data-parallel ranks */
+int train_hook_finish_grads(void *job, double *grad_norm, err_t *err);
+int train_hook_step(void *job, float lr, float grad_scale, err_t *err);
+int train_hook_dp_mean(void *job, double *v, err_t *err);
 
 #endif

@@ -12,7 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "gpt_checkpoint.h"
 #include "../framework/backend.h"
 #include "../framework/trainer.h"
 #include "../models/gpt.h"
@@ -22,37 +21,24 @@
 #include "commands.h"
 #include "gpt_data.h"
 #include "plan_model.h"
+#include "train_checkpoint.h"
+#include "train_common.h"
 
 typedef struct train_opts {
-    const char *preset, *data_path, *split, *tokenizer_type, *lr_decay_style, *metrics_file;
-    const char *save, *load, *device, *vocab_file, *merge_file, *tiktoken_file;
-    int micro_batch_size, global_batch_size, log_interval, eval_interval, eval_iters;
-    int tensor_parallel, distributed_optimizer;
-    int keep_last, no_load_optim, no_load_rng, no_save_optim, finetune;
-    long long train_iters, lr_warmup_iters, lr_decay_iters, seed, bucket_size, save_interval;
-    float lr, min_lr, weight_decay, clip_grad, beta1, beta2, eps;
+    train_common_t c;                         /* the flags every model shares */
+    const char *preset, *data_path, *tokenizer_type, *vocab_file, *merge_file, *tiktoken_file;
+    train_ckpt_opts_t ck;                     /* --save, --load, ... */
     int print_params, dry_run, world_size;
 } train_opts_t;
 
 typedef struct gpt_job {
+    train_base_t base;                        /* first: the shared hooks take the job as it */
     gpt_config_t cfg;
-    backend_t *be;
-    grid_t grid;
     gpt_model_t model;
-    dist_optim_t opt;
     gpt_data_t data;
     int micro_batch, global_batch, num_micro; /* num_micro: per DP rank */
     int *buf, *tokens, *targets;              /* host batch staging */
-    /* checkpoints */
-    const char *save;
-    int keep_last, save_optim;
-    ckpt_param_t *cparams;                    /* the parameters as checkpoint tensors */
-    size_t *offsets;                          /* their offsets in the flat block */
-    lr_schedule_t sched;
-    adamw_config_t acfg;
-    uint64_t seed;
-    int64_t start_iter, consumed_start;       /* where a loaded checkpoint left off */
-    char load_note[1024];                     /* what --load did, printed by rank 0 */
+    train_ckpt_t ckpt;                        /* --save / --load */
 } gpt_job_t;
 
 /* Rank d of DP reads, for its micro-batch k, the samples
@@ -70,80 +56,32 @@ static int fill_batch(gpt_job_t *j, int split, int64_t first_sample, err_t *err)
 static int job_train_micro(void *self, int64_t it, int micro, int last, float grad_scale, double *loss,
                            err_t *err) {
     gpt_job_t *j = self;
-    int dp = j->grid.dp_size, d = j->grid.dp_rank;
+    int dp = j->base.grid.dp_size, d = j->base.grid.dp_rank;
     /* the sampler continues from the samples a loaded checkpoint consumed */
-    int64_t first = j->consumed_start + (it - j->start_iter - 1) * j->global_batch +
+    int64_t first = j->ckpt.consumed_start + (it - j->ckpt.start_iter - 1) * j->global_batch +
                     ((int64_t)micro * dp + d) * j->micro_batch;
     /* dropout masks follow the global micro-batch, so any DP size drops the same elements */
     uint32_t step = (uint32_t)((it - 1) * j->num_micro * dp + (int64_t)micro * dp + d);
     if (fill_batch(j, SPLIT_TRAIN, first, err) != 0) return -1;
     if (gpt_forward(&j->model, j->tokens, j->targets, NULL, j->micro_batch, j->model.T, 1, step, loss, err) != 0)
         return -1;
-    if (last) dist_optim_arm(&j->opt);
+    if (last) dist_optim_arm(&j->base.opt);
     j->model.grad_ready = last ? dist_optim_grad_ready : NULL;
     return gpt_backward(&j->model, grad_scale, step, err);
 }
 
 static int job_eval_micro(void *self, int64_t k, double *loss, err_t *err) {
     gpt_job_t *j = self;
-    int dp = j->grid.dp_size, d = j->grid.dp_rank;
+    int dp = j->base.grid.dp_size, d = j->base.grid.dp_rank;
     if (fill_batch(j, SPLIT_VALID, (k * dp + d) * j->micro_batch, err) != 0) return -1;
     return gpt_forward(&j->model, j->tokens, j->targets, NULL, j->micro_batch, j->model.T, 0, 0, loss, err);
 }
 
 static void job_zero_grads(void *self) { gpt_zero_grads(&((gpt_job_t *)self)->model); }
 
-static int job_finish_grads(void *self, double *norm, err_t *err) {
-    return dist_optim_finish(&((gpt_job_t *)self)->opt, norm, err);
-}
-
-static int job_step(void *self, float lr, float scale, err_t *err) {
-    gpt_job_t *j = self;
-    if (dist_optim_step(&j->opt, lr, scale, err) != 0) return -1;
-    return j->be->sync(j->be, err);
-}
-
-static int job_dp_mean(void *self, double *v, err_t *err) {
-    gpt_job_t *j = self;
-    if (j->grid.dp_size == 1) return 0;
-    if (comm_allreduce_f64(j->grid.dp, v, 1, COMM_SUM, err) != 0) return -1;
-    *v /= j->grid.dp_size;
-    return 0;
-}
-
 /* the trainer's save hook: every rank writes its part of the checkpoint */
 static int job_save(void *self, int64_t it, int64_t consumed, err_t *err) {
-    gpt_job_t *j = self;
-    grid_t *g = &j->grid;
-    ckpt_meta_t meta;
-    ckpt_meta_init(&meta);
-    snprintf(meta.megac_version, sizeof meta.megac_version, "%s", MEGAC_VERSION);
-    if (gpt_ckpt_put_config(&meta, &j->cfg, err) != 0) return -1;
-    meta.iteration = it;
-    meta.consumed_samples = consumed;
-    meta.adam = j->acfg;
-    meta.schedule = j->sched;
-    meta.seed = j->seed;
-    ckpt_layout_t lay = {g->world, g->tp_rank, g->tp_size, g->dp_rank, g->dp_size, j->opt.zero1};
-    ckpt_optim_state_t st;
-    dist_optim_state(&j->opt, &st.exp_avg, &st.exp_avg_sq, &st.lo, &st.hi);
-    st.offset = j->offsets;
-    st.step = dist_optim_get_step(&j->opt);
-    if (g->world_rank == 0) {
-        printf("saving checkpoint at iteration %7lld to %s\n", (long long)it, j->save);
-        fflush(stdout);
-    }
-    ckpt_save_stats_t stats;
-    if (ckpt_save(j->save, &meta, &lay, j->be, j->cparams, j->model.num_params, j->save_optim ? &st : NULL,
-                  j->keep_last, &stats, err) != 0)
-        return err_prefix(err, "--save %s", j->save);
-    if (g->world_rank == 0) {
-        printf("  successfully saved checkpoint at iteration %7lld to %s (%.1f MB in %.3f s, %.2f GB/s)\n",
-               (long long)it, stats.dir, stats.total_bytes / 1e6, stats.seconds,
-               stats.seconds > 0 ? stats.total_bytes / 1e9 / stats.seconds : 0.0);
-        fflush(stdout);
-    }
-    return 0;
+    return train_ckpt_save(&((gpt_job_t *)self)->ckpt, it, consumed, err);
 }
 
 static void print_params(const gpt_config_t *c, int micro_batch) {
@@ -163,188 +101,76 @@ static void print_params(const gpt_config_t *c, int micro_batch) {
 }
 
 /* Flag checks that need no process grid; identical on every rank. */
-static int check_options(train_opts_t *o, gpt_config_t *cfg, lr_schedule_t *sched, err_t *err) {
-    if (o->train_iters <= 0) return err_set(err, "--train-iters must be positive (got %lld)", o->train_iters);
-    if (!(o->lr > 0.0f)) return err_set(err, "--lr must be positive (got %g)", o->lr);
-    if (o->min_lr < 0.0f || o->min_lr > o->lr)
-        return err_set(err, "--min-lr %g must be in [0, --lr %g]", o->min_lr, o->lr);
-    *sched = (lr_schedule_t){o->lr, o->min_lr, o->lr_warmup_iters,
-                             o->lr_decay_iters > 0 ? o->lr_decay_iters : o->train_iters, LR_DECAY_LINEAR};
-    if (lr_decay_style_parse(o->lr_decay_style, &sched->style) != 0)
-        return err_set(err, "--lr-decay-style: unknown style '%s' (constant, linear or cosine)", o->lr_decay_style);
-    if (o->lr_warmup_iters < 0 || o->lr_decay_iters < 0 || o->lr_warmup_iters > sched->decay_iters)
-        return err_set(err, "--lr-warmup-iters %lld must be in [0, decay iterations %lld]", o->lr_warmup_iters,
-                       (long long)sched->decay_iters);
-    if (!(o->beta1 >= 0.0f && o->beta1 < 1.0f) || !(o->beta2 >= 0.0f && o->beta2 < 1.0f) || !(o->eps > 0.0f))
-        return err_set(err, "--adam-beta1/--adam-beta2 must be in [0,1) and --adam-eps positive");
-    if (o->weight_decay < 0.0f || o->clip_grad < 0.0f)
-        return err_set(err, "--weight-decay and --clip-grad must not be negative");
-    if (o->log_interval < 0 || o->eval_interval < 0 || o->eval_iters < 0)
-        return err_set(err, "--log-interval, --eval-interval and --eval-iters must not be negative");
-    if (o->bucket_size < 0) return err_set(err, "--ddp-bucket-size must not be negative");
-    if (o->save_interval < 0 || o->keep_last < 0)
-        return err_set(err, "--save-interval and --keep-last must not be negative");
-    if ((o->save_interval > 0 || o->keep_last > 0 || o->no_save_optim) && !o->save)
-        return err_set(err, "--save-interval, --keep-last and --no-save-optim need --save DIR");
-    if ((o->finetune || o->no_load_optim || o->no_load_rng) && !o->load)
-        return err_set(err, "--finetune, --no-load-optim and --no-load-rng need --load DIR");
+static int check_options(const train_opts_t *o, lr_schedule_t *sched, adamw_config_t *acfg, err_t *err) {
+    if (train_common_check(&o->c, sched, acfg, err) != 0 || train_ckpt_check(&o->ck, err) != 0) return -1;
     if (!o->data_path) return err_set(err, "--data-path is required (an indexed dataset prefix, or a text file with --tokenizer-type Byte)");
-    (void)cfg;
     return 0;
 }
 
-static int job_setup_rest(gpt_job_t *j, train_opts_t *o, ckpt_reader_t *rd, err_t *err);
-
-/* Everything before training: grid, checkpoint metadata, data, model, optimizer,
- * checkpoint tensors. */
-static int job_setup(gpt_job_t *j, train_opts_t *o, const lr_schedule_t *sched, err_t *err) {
-    j->sched = *sched;
+/* Everything before training: grid, checkpoint metadata (checked before anything
+ * large exists), data, model, optimizer, the checkpoint's tensors. */
+static int job_setup(gpt_job_t *j, train_opts_t *o, const lr_schedule_t *sched, const adamw_config_t *acfg,
+                     err_t *err) {
     gpt_config_t *cfg = &j->cfg;
-    j->be = backend_by_name(o->device, err);
-    if (!j->be) return -1;
-    if (grid_create(&j->grid, o->tensor_parallel, j->be, err) != 0) return -1;
-    grid_t *g = &j->grid;
+    const train_common_t *c = &o->c;
+    j->base.be = backend_by_name(c->device, err);
+    if (!j->base.be) return -1;
+    if (grid_create(&j->base.grid, c->tensor_parallel, j->base.be, err) != 0) return -1;
+    grid_t *g = &j->base.grid;
     if (gpt_config_validate(cfg, g->tp_size, err) != 0) return -1;
-    /* --load: find the checkpoint and check it fits before anything large exists */
-    ckpt_reader_t rd;
-    memset(&rd, 0, sizeof rd);
-    int loading = 0;
-    if (o->load) {
-        char iter_dir[CKPT_PATH_MAX];
-        err_t why = {{0}};
-        int found = ckpt_locate(o->load, iter_dir, sizeof iter_dir, &why);
-        if (found < 0) {
-            *err = why;
-            return err_prefix(err, "--load");
-        }
-        if (found == 0) {
-            snprintf(j->load_note, sizeof j->load_note, "--load: %s; training from scratch", why.msg);
-        } else {
-            if (ckpt_open(&rd, iter_dir, !o->finetune && !o->no_load_optim, err) != 0) return err_prefix(err, "--load");
-            loading = 1;
-            if (gpt_ckpt_check_config(&rd.meta, cfg, err) != 0) {
-                ckpt_close(&rd);
-                return err_prefix(err, "--load %s", iter_dir);
-            }
-            if (!o->finetune && !o->no_load_rng) o->seed = (long long)rd.meta.seed;
-        }
-    }
-    int rc = job_setup_rest(j, o, loading ? &rd : NULL, err);
-    if (loading) ckpt_close(&rd);
-    return rc;
-}
-
-/* job_setup after the checkpoint's metadata: data, model, optimizer, then the
- * checkpoint's tensors (rd NULL: none). */
-static int job_setup_rest(gpt_job_t *j, train_opts_t *o, ckpt_reader_t *rd, err_t *err) {
-    gpt_config_t *cfg = &j->cfg;
-    grid_t *g = &j->grid;
-    int per_iter = o->micro_batch_size * g->dp_size;
-    if (o->global_batch_size == 0) o->global_batch_size = per_iter;
-    if (o->global_batch_size <= 0 || o->global_batch_size % per_iter != 0)
-        return err_set(err, "--global-batch-size %d must be a positive multiple of --micro-batch-size %d x "
-                       "data-parallel size %d", o->global_batch_size, o->micro_batch_size, g->dp_size);
-    gpt_data_opts_t dopts = {o->data_path, o->split, o->tokenizer_type, o->vocab_file, o->merge_file,
-                             o->tiktoken_file, o->train_iters, o->global_batch_size, o->eval_interval, o->eval_iters};
-    if (gpt_data_open(&j->data, &dopts, cfg->seq_length, (uint64_t)o->seed, err) != 0) return -1;
-    if (o->eval_iters > 0 && gpt_data_num_samples(&j->data, SPLIT_VALID) == 0)
+    if (train_ckpt_open(&j->ckpt, &o->ck, &model_ckpt_gpt, cfg, &o->c.seed, err) != 0) return -1;
+    if (train_common_batches(c, g->dp_size, &j->global_batch, &j->num_micro, err) != 0) return -1;
+    j->micro_batch = c->micro_batch_size;
+    gpt_data_opts_t dopts = {o->data_path, c->split, o->tokenizer_type, o->vocab_file, o->merge_file,
+                             o->tiktoken_file, c->train_iters, j->global_batch, c->eval_interval, c->eval_iters};
+    if (gpt_data_open(&j->data, &dopts, cfg->seq_length, (uint64_t)c->seed, err) != 0) return -1;
+    if (c->eval_iters > 0 && gpt_data_num_samples(&j->data, SPLIT_VALID) == 0)
         return err_set(err, "--data-path %s: the validation split (--split %s) is shorter than one sample of "
                        "%d tokens; use a larger file, another --split, or --eval-iters 0",
-                       o->data_path, o->split, cfg->seq_length + 1);
-    double need = (double)gpt_memory_bytes(cfg, o->micro_batch_size, cfg->seq_length, g->tp_size) +
+                       o->data_path, c->split, cfg->seq_length + 1);
+    double need = (double)gpt_memory_bytes(cfg, c->micro_batch_size, cfg->seq_length, g->tp_size) +
                   2.0 * (double)gpt_param_count(cfg, g->tp_size) / g->tp_size * sizeof(float);
     double have = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGE_SIZE);
     int local_ranks = parallel_node_size(); /* ranks sharing this machine's memory */
-    if (j->be->device == DEVICE_CPU && have > 0 && need * local_ranks > have)
+    if (j->base.be->device == DEVICE_CPU && have > 0 && need * local_ranks > have)
         return err_set(err, "this configuration needs %.1f GiB per rank (%d ranks) for training but the machine "
                        "has %.1f GiB; reduce --micro-batch-size, --seq-length or the model size",
                        need / 1073741824.0, local_ranks, have / 1073741824.0);
-    j->micro_batch = o->micro_batch_size;
-    j->global_batch = o->global_batch_size;
-    j->num_micro = o->global_batch_size / per_iter;
-    size_t BT = (size_t)o->micro_batch_size * cfg->seq_length;
+    size_t BT = (size_t)c->micro_batch_size * cfg->seq_length;
     j->buf = malloc(sizeof(int) * (cfg->seq_length + 1));
     j->tokens = malloc(sizeof(int) * BT);
     j->targets = malloc(sizeof(int) * BT);
     if (!j->buf || !j->tokens || !j->targets) return err_set(err, "out of host memory for the batch buffers");
-    gpt_parallel_t par = {g->tp, o->distributed_optimizer ? g->dp_size : 1};
-    if (gpt_create(&j->model, cfg, j->be, o->micro_batch_size, cfg->seq_length, &par, err) != 0) return -1;
-    if (rd) j->model.seed = (uint64_t)o->seed; /* dropout's key; the weights come from the checkpoint */
-    else gpt_init_weights(&j->model, (uint64_t)o->seed);
-    j->model.grad_ready_ctx = &j->opt;
-    adamw_config_t acfg = {o->beta1, o->beta2, o->eps, o->weight_decay, OPTIM_ADAM};
-    j->acfg = acfg;
-    j->seed = (uint64_t)o->seed;
-    if (dist_optim_create(&j->opt, j->be, g, &acfg, j->model.params, j->model.grads, j->model.num_params,
+    gpt_parallel_t par = {g->tp, c->distributed_optimizer ? g->dp_size : 1};
+    if (gpt_create(&j->model, cfg, j->base.be, c->micro_batch_size, cfg->seq_length, &par, err) != 0) return -1;
+    if (j->ckpt.loading) j->model.seed = (uint64_t)c->seed; /* dropout's key; the weights come from the checkpoint */
+    else gpt_init_weights(&j->model, (uint64_t)c->seed);
+    j->model.grad_ready_ctx = &j->base.opt;
+    if (dist_optim_create(&j->base.opt, j->base.be, g, acfg, j->model.params, j->model.grads, j->model.num_params,
                           j->model.param_block, j->model.grad_block, j->model.param_numel, j->model.param_alloc,
-                          o->distributed_optimizer, (size_t)o->bucket_size, err) != 0)
+                          c->distributed_optimizer, (size_t)c->bucket_size, err) != 0)
         return -1;
-    int n = j->model.num_params;
-    j->cparams = calloc((size_t)n, sizeof *j->cparams);
-    j->offsets = calloc((size_t)n, sizeof *j->offsets);
-    if (!j->cparams || !j->offsets) return err_set(err, "out of memory for the checkpoint tables");
-    gpt_ckpt_params(&j->model, j->cparams);
-    gpt_ckpt_offsets(&j->model, j->offsets);
-    j->save = o->save, j->keep_last = o->keep_last, j->save_optim = !o->no_save_optim;
-    if (!rd) return 0;
-    /* the checkpoint's weights, position and optimizer state */
-    if (ckpt_load_params(rd, j->be, j->cparams, n, err) != 0) return err_prefix(err, "--load");
-    const ckpt_meta_t *meta = &rd->meta;
-    const char *optim = "not loaded (--finetune)";
-    if (!o->finetune) {
-        j->start_iter = meta->iteration;
-        j->consumed_start = meta->consumed_samples;
-        optim = "not loaded (--no-load-optim)";
-        if (!o->no_load_optim && !meta->has_optimizer) optim = "not in the checkpoint: Adam starts afresh";
-        if (!o->no_load_optim && meta->has_optimizer) {
-            if (meta->adam.kind != acfg.kind)
-                return err_set(err, "--load %s: the checkpoint's moments are LAMB's, this run uses Adam (add --no-load-optim)",
-                               rd->dir);
-            ckpt_optim_state_t st;
-            dist_optim_state(&j->opt, &st.exp_avg, &st.exp_avg_sq, &st.lo, &st.hi);
-            st.offset = j->offsets;
-            if (ckpt_load_optim(rd, j->be, j->cparams, n, &st, err) != 0) return err_prefix(err, "--load");
-            dist_optim_set_step(&j->opt, st.step);
-            optim = "loaded";
-        }
-    }
-    int n_note = snprintf(j->load_note, sizeof j->load_note,
-                          "loaded checkpoint %s: iteration %lld, %lld consumed samples, saved at (TP, DP) = (%d, %d)%s; "
-                          "optimizer state %s; seed %llu",
-                          rd->dir, (long long)meta->iteration, (long long)meta->consumed_samples, meta->tp_size,
-                          meta->dp_size, meta->zero1 ? " with ZeRO-1" : "", optim, (unsigned long long)j->seed);
-    const lr_schedule_t *a = &meta->schedule, *b = &j->sched;
-    if (!o->finetune && n_note > 0 && (size_t)n_note < sizeof j->load_note &&
-        (a->lr != b->lr || a->min_lr != b->min_lr || a->warmup_iters != b->warmup_iters ||
-         a->decay_iters != b->decay_iters || a->style != b->style))
-        snprintf(j->load_note + n_note, sizeof j->load_note - (size_t)n_note,
-                 "\nnote: the checkpoint's learning-rate schedule (%s, lr %g..%g, warmup %lld, decay %lld) differs "
-                 "from this run's; using this run's",
-                 lr_decay_style_name(a->style), (double)a->lr, (double)a->min_lr, (long long)a->warmup_iters,
-                 (long long)a->decay_iters);
-    return 0;
+    ckpt_param_t *table = train_ckpt_table(&j->ckpt, j->model.num_params, err);
+    if (!table) return -1;
+    gpt_ckpt_params(&j->model, table);
+    return train_ckpt_load(&j->ckpt, &j->base, j->model.param_block, sched, acfg, (uint64_t)c->seed, err);
 }
 
 static void job_teardown(gpt_job_t *j) {
-    dist_optim_destroy(&j->opt);
-    free(j->cparams), free(j->offsets);
+    dist_optim_destroy(&j->base.opt);
+    train_ckpt_free(&j->ckpt);
     if (j->model.params) gpt_destroy(&j->model);
     gpt_data_close(&j->data);
-    grid_destroy(&j->grid);
+    grid_destroy(&j->base.grid);
     free(j->buf), free(j->tokens), free(j->targets);
 }
 
 int cmd_train_gpt(int argc, char **argv) {
     gpt_config_t over;
     gpt_config_defaults(&over);
-    train_opts_t o = {.data_path = NULL, .split = "969,30,1", .tokenizer_type = "Byte",
-                      .lr_decay_style = "linear", .device = "cpu",
-                      .micro_batch_size = 4, .global_batch_size = 0, .log_interval = 100,
-                      .eval_interval = 1000, .eval_iters = 100, .tensor_parallel = 1,
-                      .train_iters = 0, .lr_warmup_iters = 0, .lr_decay_iters = 0, .seed = 1234,
-                      .bucket_size = 0, .lr = 0.0f, .min_lr = 0.0f, .weight_decay = 0.01f,
-                      .clip_grad = 1.0f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
-    arg_spec_t spec[] = {
+    train_opts_t o = {.tokenizer_type = "Byte"};
+    train_common_defaults(&o.c);
+    arg_spec_t own[] = {
         {"preset", ARG_STR, &o.preset, "model preset (gpt2-124m gpt2-345m gpt-1.2b gpt-2.5b gpt-4.2b gpt-8.3b)", 0},
         {"num-layers", ARG_INT, &over.num_layers, "transformer layers", 0},
         {"hidden-size", ARG_INT, &over.hidden_size, "hidden size", 0},
@@ -357,51 +183,26 @@ int cmd_train_gpt(int argc, char **argv) {
         {"attention-dropout", ARG_FLOAT, &over.attention_dropout, "dropout of attention probabilities (0.1)", 0},
         {"layernorm-epsilon", ARG_FLOAT, &over.layernorm_epsilon, "LayerNorm epsilon (1e-5)", 0},
         {"init-method-std", ARG_FLOAT, &over.init_method_std, "weight init standard deviation (0.02)", 0},
-        {"tensor-model-parallel-size", ARG_INT, &o.tensor_parallel, "ranks per tensor-parallel group (1)", 0},
-        {"use-distributed-optimizer", ARG_FLAG, &o.distributed_optimizer, "ZeRO-1: shard Adam state over data-parallel ranks", 0},
-        {"ddp-bucket-size", ARG_I64, &o.bucket_size, "elements per gradient all-reduce bucket (max(40M, 1M x DP))", 0},
-        {"micro-batch-size", ARG_INT, &o.micro_batch_size, "sequences per micro-batch per rank (4)", 0},
-        {"global-batch-size", ARG_INT, &o.global_batch_size, "sequences per iteration (default: micro-batch x DP)", 0},
-        {"train-iters", ARG_I64, &o.train_iters, "training iterations (required)", 0},
-        {"lr", ARG_FLOAT, &o.lr, "peak learning rate (required)", 0},
-        {"min-lr", ARG_FLOAT, &o.min_lr, "learning rate at the end of decay (0)", 0},
-        {"lr-decay-style", ARG_STR, &o.lr_decay_style, "constant | linear | cosine (linear)", 0},
-        {"lr-warmup-iters", ARG_I64, &o.lr_warmup_iters, "linear warmup iterations (0)", 0},
-        {"lr-decay-iters", ARG_I64, &o.lr_decay_iters, "decay over this many iterations (default: train-iters)", 0},
-        {"weight-decay", ARG_FLOAT, &o.weight_decay, "decoupled weight decay, not on biases/LayerNorm (0.01)", 0},
-        {"clip-grad", ARG_FLOAT, &o.clip_grad, "global gradient-norm clipping, 0 = off (1.0)", 0},
-        {"adam-beta1", ARG_FLOAT, &o.beta1, "Adam beta1 (0.9)", 0},
-        {"adam-beta2", ARG_FLOAT, &o.beta2, "Adam beta2 (0.999)", 0},
-        {"adam-eps", ARG_FLOAT, &o.eps, "Adam epsilon (1e-8)", 0},
-        {"seed", ARG_I64, &o.seed, "random seed for init, dropout and data order (1234)", 0},
         {"data-path", ARG_STRS, &o.data_path, "indexed dataset prefix, a blend \"W1 P1 W2 P2 ...\", or (Byte) a text file", 0},
-        {"split", ARG_STR, &o.split, "train,valid,test weights (969,30,1)", 0},
         {"tokenizer-type", ARG_STR, &o.tokenizer_type, "Byte | GPT2BPETokenizer | BertWordPieceLowerCase | BertWordPieceCase (Byte)", 0},
         {"vocab-file", ARG_STR, &o.vocab_file, "tokenizer vocabulary (vocab.json / vocab.txt)", 0},
         {"merge-file", ARG_STR, &o.merge_file, "GPT-2 BPE merges.txt", 0},
         {"tiktoken-file", ARG_STR, &o.tiktoken_file, "GPT-2 BPE ranks in tiktoken's format (gpt2.tiktoken), instead of the two above", 0},
-        {"log-interval", ARG_INT, &o.log_interval, "iterations between log lines (100)", 0},
-        {"eval-interval", ARG_INT, &o.eval_interval, "iterations between validations (1000)", 0},
-        {"eval-iters", ARG_INT, &o.eval_iters, "iterations (global batches) per validation, 0 = none (100)", 0},
-        {"metrics-file", ARG_STR, &o.metrics_file, "write JSON Lines metrics here (rank 0)", 0},
-        {"save", ARG_STR, &o.save, "checkpoint directory: DIR/iter_NNNNNNN/ (one HDF5 file per TP rank) at the end and every --save-interval", 0},
-        {"save-interval", ARG_I64, &o.save_interval, "iterations between checkpoints (0: only at the end)", 0},
-        {"keep-last", ARG_INT, &o.keep_last, "keep only the newest K checkpoints in --save (0: all)", 0},
-        {"no-save-optim", ARG_FLAG, &o.no_save_optim, "save the weights without the Adam moments", 0},
-        {"load", ARG_STR, &o.load, "resume from a checkpoint directory (its latest iteration, or an iter_NNNNNNN directory)", 0},
-        {"no-load-optim", ARG_FLAG, &o.no_load_optim, "with --load: start Adam afresh", 0},
-        {"no-load-rng", ARG_FLAG, &o.no_load_rng, "with --load: use --seed rather than the checkpoint's", 0},
-        {"finetune", ARG_FLAG, &o.finetune, "with --load: weights only; iteration 0, fresh optimizer, --seed", 0},
-        {"device", ARG_STR, &o.device, "cpu | cuda (cpu)", 0},
         {"print-params", ARG_FLAG, &o.print_params, "print the parameter count and memory, allocate nothing", 0},
         {"dry-run", ARG_FLAG, &o.dry_run, "one rank's shapes, parameters, memory and communication for --world-size ranks; allocate nothing", 0},
         {"world-size", ARG_INT, &o.world_size, "ranks the dry run plans for (default: TP)", 0},
     };
+    arg_spec_t spec[TRAIN_COMMON_SPECS + TRAIN_CKPT_SPECS + sizeof own / sizeof own[0]];
+    train_common_specs(&o.c, spec);
+    train_ckpt_specs(&o.ck, spec + TRAIN_COMMON_SPECS);
+    memcpy(spec + TRAIN_COMMON_SPECS + TRAIN_CKPT_SPECS, own, sizeof own);
     int nspec = (int)(sizeof spec / sizeof spec[0]);
+    const train_common_t *c = &o.c;
     err_t err = {{0}};
     int help, failed = 0;
     gpt_config_t cfg;
     lr_schedule_t sched;
+    adamw_config_t acfg;
     if (args_parse(spec, nspec, argc, argv, "megac train gpt", &help, &err) != 0) failed = 1;
     if (!failed && help) {
         args_print_help(stdout, "[mpirun -np N] megac train gpt --data-path FILE --train-iters N --lr X [flags]",
@@ -421,33 +222,29 @@ int cmd_train_gpt(int argc, char **argv) {
             cfg.max_position_embeddings = cfg.seq_length;
     }
     /* the vocabulary comes from the tokenizer; --print-params alone keeps GPT-2's */
-    gpt_data_opts_t dopts = {o.data_path, o.split, o.tokenizer_type, o.vocab_file, o.merge_file, o.tiktoken_file,
+    gpt_data_opts_t dopts = {o.data_path, c->split, o.tokenizer_type, o.vocab_file, o.merge_file, o.tiktoken_file,
                              0, 0, 0, 0};
     if (!failed && (!(o.print_params || o.dry_run) || args_seen(spec, nspec, "tokenizer-type")) &&
         gpt_data_vocab_size(&dopts, &cfg.vocab_size, &err) != 0)
         failed = 1;
     if (!failed && gpt_config_validate(&cfg, 1, &err) != 0) failed = 1;
-    if (!failed && o.micro_batch_size <= 0)
-        failed = err_set(&err, "--micro-batch-size must be positive (got %d)", o.micro_batch_size) != 0;
-    if (!failed && o.global_batch_size < 0)
-        failed = err_set(&err, "--global-batch-size %d must be a positive multiple of --micro-batch-size %d",
-                         o.global_batch_size, o.micro_batch_size) != 0;
+    if (!failed && train_common_check_batch(c, &err) != 0) failed = 1;
     if (!failed && o.print_params) {
-        print_params(&cfg, o.micro_batch_size);
+        print_params(&cfg, c->micro_batch_size);
         return 0;
     }
     if (!failed && o.dry_run) { /* the planner's numbers for one rank, from the same code as megac plan */
-        int world = o.world_size > 0 ? o.world_size : o.tensor_parallel;
-        int dp = o.tensor_parallel > 0 ? world / o.tensor_parallel : 0;
-        int gb = o.global_batch_size > 0 ? o.global_batch_size : o.micro_batch_size * (dp > 0 ? dp : 1);
-        if (plan_dry_run(&cfg, o.tensor_parallel, world, o.micro_batch_size, gb, o.distributed_optimizer, stdout,
+        int world = o.world_size > 0 ? o.world_size : c->tensor_parallel;
+        int dp = c->tensor_parallel > 0 ? world / c->tensor_parallel : 0;
+        int gb = c->global_batch_size > 0 ? c->global_batch_size : c->micro_batch_size * (dp > 0 ? dp : 1);
+        if (plan_dry_run(&cfg, c->tensor_parallel, world, c->micro_batch_size, gb, c->distributed_optimizer, stdout,
                          &err) != 0) {
             fprintf(stderr, "megac train gpt: error: %s\n", err.msg);
             return 1;
         }
         return 0;
     }
-    if (!failed && check_options(&o, &cfg, &sched, &err) != 0) failed = 1;
+    if (!failed && check_options(&o, &sched, &acfg, &err) != 0) failed = 1;
 
     /* from here every rank of the job takes part */
     err_t init_err;
@@ -459,7 +256,7 @@ int cmd_train_gpt(int argc, char **argv) {
     gpt_job_t job;
     memset(&job, 0, sizeof job);
     job.cfg = cfg;
-    if (!failed && job_setup(&job, &o, &sched, &err) != 0) failed = 1;
+    if (!failed && job_setup(&job, &o, &sched, &acfg, &err) != 0) failed = 1;
     int first = parallel_first_failure(failed);
     if (first >= 0) {
         if (rank == first)
@@ -468,33 +265,33 @@ int cmd_train_gpt(int argc, char **argv) {
         parallel_finalize();
         return 1;
     }
-    grid_t *g = &job.grid;
+    grid_t *g = &job.base.grid;
     if (rank == 0) {
-        printf("megac train gpt: %lld parameters, %d layers, hidden %d, %d heads, seq %d, vocab %d, device %s\n",
-               (long long)gpt_param_count(&cfg, g->tp_size), cfg.num_layers, cfg.hidden_size,
-               cfg.num_attention_heads, cfg.seq_length, cfg.vocab_size, job.be->name);
+        printf("megac train gpt: %lld parameters, %d layers, hidden %d, %d heads, seq %d, vocab %d, optimizer %s, "
+               "device %s\n", (long long)gpt_param_count(&cfg, g->tp_size), cfg.num_layers, cfg.hidden_size,
+               cfg.num_attention_heads, cfg.seq_length, cfg.vocab_size, c->optimizer, job.base.be->name);
         printf("parallel: world %d = tensor-parallel %d x data-parallel %d%s; parameters per rank: %zu\n",
-               g->world_size, g->tp_size, g->dp_size, o.distributed_optimizer ? ", distributed optimizer (ZeRO-1)" : "",
+               g->world_size, g->tp_size, g->dp_size, c->distributed_optimizer ? ", distributed optimizer (ZeRO-1)" : "",
                job.model.param_numel);
         printf("data: %s, %lld tokens (train %lld windows), micro-batch %d, global batch %d, %lld iterations\n",
                o.data_path, (long long)job.data.tokens, (long long)gpt_data_num_samples(&job.data, SPLIT_TRAIN),
-               o.micro_batch_size, o.global_batch_size, o.train_iters);
-        if (job.load_note[0]) printf("%s\n", job.load_note);
+               c->micro_batch_size, job.global_batch, c->train_iters);
+        if (job.ckpt.note[0]) printf("%s\n", job.ckpt.note);
         fflush(stdout);
     }
-    trainer_config_t tc = {o.train_iters, o.micro_batch_size, o.global_batch_size, g->dp_size, cfg.seq_length,
-                           o.log_interval, o.eval_interval, o.eval_iters, sched, o.clip_grad,
-                           rank == 0 ? o.metrics_file : NULL, rank == 0 ? stdout : NULL, NULL,
-                           job.start_iter, job.consumed_start, o.save_interval, NULL, NULL};
+    trainer_config_t tc = {c->train_iters, c->micro_batch_size, job.global_batch, g->dp_size, cfg.seq_length,
+                           c->log_interval, c->eval_interval, c->eval_iters, sched, c->clip_grad,
+                           rank == 0 ? c->metrics_file : NULL, rank == 0 ? stdout : NULL, NULL,
+                           job.ckpt.start_iter, job.ckpt.consumed_start, o.ck.save_interval, NULL, NULL};
     trainer_hooks_t hooks = {.self = &job, .train_micro = job_train_micro, .eval_micro = job_eval_micro,
-                             .zero_grads = job_zero_grads, .finish_grads = job_finish_grads, .step = job_step,
-                             .dp_mean = job_dp_mean, .save = o.save ? job_save : NULL};
+                             .zero_grads = job_zero_grads, .finish_grads = train_hook_finish_grads,
+                             .step = train_hook_step, .dp_mean = train_hook_dp_mean, .save = o.ck.save ? job_save : NULL};
     trainer_result_t res;
     int rc = trainer_run(&tc, &hooks, &res, &err);
-    long long ran = o.train_iters > job.start_iter ? o.train_iters - job.start_iter : 0;
+    long long ran = c->train_iters > job.ckpt.start_iter ? c->train_iters - job.ckpt.start_iter : 0;
     if (rc == 0 && rank == 0 && ran == 0)
         printf("nothing to train: the checkpoint is at iteration %lld and --train-iters is %lld\n",
-               (long long)job.start_iter, o.train_iters);
+               (long long)job.ckpt.start_iter, c->train_iters);
     else if (rc == 0 && rank == 0)
         printf("training done: %lld iterations in %.1f s, final loss %.4f\n", ran, res.seconds, res.last_loss);
     if (rc != 0) {

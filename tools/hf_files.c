@@ -1,0 +1,109 @@
+/* hf_files.c — Hugging Face model files (see hf_files.h). */
+#include "hf_files.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int hf_paths(const char *in, char *st_path, size_t st_len, char *json_path, size_t json_len, err_t *err) {
+    struct stat sb;
+    if (stat(in, &sb) != 0) return err_set(err, "%s: %s", in, strerror(errno));
+    int n1, n2;
+    if (S_ISDIR(sb.st_mode)) {
+        n1 = snprintf(st_path, st_len, "%s/model.safetensors", in);
+        n2 = snprintf(json_path, json_len, "%s/config.json", in);
+    } else {
+        n1 = snprintf(st_path, st_len, "%s", in);
+        const char *slash = strrchr(in, '/');
+        if (slash) n2 = snprintf(json_path, json_len, "%.*s/config.json", (int)(slash - in), in);
+        else n2 = snprintf(json_path, json_len, "config.json");
+    }
+    if (n1 < 0 || (size_t)n1 >= st_len || n2 < 0 || (size_t)n2 >= json_len) return err_set(err, "%s: path too long", in);
+    return 0;
+}
+
+int hf_read_json(const char *path, cJSON **out, err_t *err) {
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return errno == ENOENT ? 0 : err_set(err, "%s: %s", path, strerror(errno));
+    char *buf = malloc(1 << 20);
+    size_t n = buf ? fread(buf, 1, 1 << 20, f) : 0;
+    int more = fgetc(f) != EOF;
+    fclose(f);
+    if (!buf) return err_set(err, "out of memory");
+    if (more) {
+        free(buf);
+        return err_set(err, "%s: larger than 1 MB", path);
+    }
+    *out = cJSON_ParseWithLength(buf, n);
+    free(buf);
+    if (!*out || !cJSON_IsObject(*out)) {
+        cJSON_Delete(*out);
+        *out = NULL;
+        return err_set(err, "%s: not a JSON object", path);
+    }
+    return 0;
+}
+
+int hf_json_num(const cJSON *cfg, const char *key, double *v, const char *path, err_t *err) {
+    const cJSON *it = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, key) : NULL;
+    if (!it || cJSON_IsNull(it)) return 0;
+    if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble)) return err_set(err, "%s: %s is not a number", path, key);
+    *v = it->valuedouble;
+    return 0;
+}
+
+int hf_json_int(const cJSON *cfg, const char *key, int lo, int hi, int *v, const char *path, err_t *err) {
+    double d = *v;
+    if (hf_json_num(cfg, key, &d, path, err) != 0) return -1;
+    if (d != floor(d) || d < lo || d > hi)
+        return err_set(err, "%s: %s = %g is not a whole number in [%d, %d]", path, key, d, lo, hi);
+    *v = (int)d;
+    return 0;
+}
+
+double hf_json_float(float f) {
+    char buf[32];
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, (double)f);
+        double d = strtod(buf, NULL);
+        if ((float)d == f) return d;
+    }
+    return (double)f;
+}
+
+int hf_mkdirs(const char *path, err_t *err) {
+    char buf[4096];
+    if (strlen(path) >= sizeof buf) return err_set(err, "%s: path too long", path);
+    strcpy(buf, path);
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || *p == 0) {
+            char c = *p;
+            *p = 0;
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST) return err_set(err, "%s: cannot create: %s", buf, strerror(errno));
+            *p = c;
+            if (!c) break;
+        }
+    }
+    return 0;
+}
+
+int hf_write_json(const char *path, const cJSON *o, err_t *err) {
+    char *text = cJSON_Print(o);
+    if (!text) return err_set(err, "out of memory");
+    char tmp[4300];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    int bad = !f || fputs(text, f) < 0 || fputc('\n', f) == EOF;
+    if (f) bad |= fclose(f) != 0;
+    free(text);
+    if (bad || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return err_set(err, "%s: write failed: %s", path, strerror(errno));
+    }
+    return 0;
+}
