@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # test_bert_train.sh MEGAC — BERT end to end on real text: the fortunes corpus
 # preprocessed into sentences with the real BERT WordPiece vocabulary, a tiny
-# BERT trained with LAMB (the loss must fall; validation masked-LM accuracy and the
-# majority-token baseline are reported — at this CI-sized budget the model is still
-# at the unigram stage, see the README); then bad BERT input refused.
+# BERT (2 layers, hidden 128) trained with Adam for 1,200 iterations of 8
+# sequences on one core (about 2.5 minutes): the loss must fall and the last
+# validation's masked-LM accuracy must beat the majority-token baseline (about
+# 0.13 against 0.10; tools/bert_mlm_check.sh trains longer and asks for 2x, see
+# the README); the masked-LM-only model (--bert-no-binary-head) trains; then bad
+# BERT input refused.
 set -u
 MEGAC=$(realpath "$1")
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,22 +22,29 @@ fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
 python3 "$here/../tools/fortunes_jsonl.py" "$W/fortunes.jsonl" || { echo "FAIL: no corpus"; exit 1; }
 "$MEGAC" preprocess --input "$W/fortunes.jsonl" --output-prefix "$W/f" --tokenizer-type BertWordPieceLowerCase \
   --vocab-file "$V" --split-sentences --workers 2 > "$W/pre.log" 2>&1 || { cat "$W/pre.log"; exit 1; }
-OMP_NUM_THREADS=2 "$MEGAC" train bert --data-path "$W/f_text_sentence" --vocab-file "$V" --num-layers 2 \
-  --hidden-size 128 --num-attention-heads 4 --seq-length 64 --max-predictions-per-seq 10 --micro-batch-size 16 \
-  --global-batch-size 32 --train-iters 300 --lr 1e-2 --lr-warmup-iters 30 --optimizer lamb --lr-decay-style poly \
-  --log-interval 10 --eval-interval 300 --eval-iters 8 --hidden-dropout 0 --attention-dropout 0 \
+OMP_NUM_THREADS=1 "$MEGAC" train bert --data-path "$W/f_text_sentence" --vocab-file "$V" --num-layers 2 \
+  --hidden-size 128 --num-attention-heads 4 --seq-length 64 --micro-batch-size 8 --global-batch-size 8 \
+  --train-iters 1200 --lr 1e-3 --lr-warmup-iters 100 --optimizer adam --lr-decay-style linear \
+  --log-interval 10 --eval-interval 600 --eval-iters 64 --hidden-dropout 0 --attention-dropout 0 \
   --metrics-file "$W/m.jsonl" > "$W/train.log" 2>&1 || { tail -5 "$W/train.log"; fail "training failed"; }
-line=$(grep "masked-LM accuracy" "$W/train.log")
-echo "$line"
-acc=$(echo "$line" | sed 's/.*masked-LM accuracy \([0-9.]*\).*/\1/')
-base=$(echo "$line" | sed 's/.*baseline \([0-9.]*\).*/\1/')
-[ -n "$acc" ] && [ -n "$base" ] || fail "no masked-LM accuracy reported"
+grep "masked-LM accuracy" "$W/train.log"
+line=$(grep "masked-LM accuracy" "$W/train.log" | tail -1)
+acc=$(echo "$line" | sed -n 's/.*masked-LM accuracy \([0-9.]*\).*/\1/p')
+base=$(echo "$line" | sed -n 's/.*baseline \([0-9.]*\).*/\1/p')
+if [ -z "$acc" ] || [ -z "$base" ]; then fail "no masked-LM accuracy reported"
+elif awk -v a="$acc" -v b="$base" 'BEGIN { exit !(a > b) }'; then echo "ok: masked-LM accuracy $acc > majority baseline $base"
+else fail "masked-LM accuracy $acc does not beat the majority-token baseline $base"; fi
 first=$(grep '"lm_loss"' "$W/m.jsonl" | head -1 | sed 's/.*"lm_loss": \([^,]*\),.*/\1/')
 last=$(grep '"lm_loss"' "$W/m.jsonl" | tail -1 | sed 's/.*"lm_loss": \([^,]*\),.*/\1/')
 awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a - 1.0) }' || fail "loss did not fall: $first -> $last"
 echo "ok: BERT loss $first -> $last"
 grep -q '"mlm_loss"' "$W/m.jsonl" && grep -q '"sop_loss"' "$W/m.jsonl" && grep -q "mlm loss: .* sop loss: " "$W/train.log" \
   || fail "the masked-LM and sentence losses are not logged separately"
+OMP_NUM_THREADS=1 "$MEGAC" train bert --data-path "$W/f_text_sentence" --vocab-file "$V" --num-layers 2 \
+  --hidden-size 32 --num-attention-heads 4 --seq-length 64 --train-iters 2 --lr 1e-3 --eval-iters 1 \
+  --bert-no-binary-head > "$W/mlm_only.log" 2>&1 && grep -q "masked-LM accuracy" "$W/mlm_only.log" \
+  && ! grep -q "sentence accuracy" "$W/mlm_only.log" && echo "ok: masked-LM only (--bert-no-binary-head) trains" \
+  || { tail -3 "$W/mlm_only.log"; fail "--bert-no-binary-head did not train"; }
 
 expect_error() { # name pattern args...
   local name=$1 pattern=$2; shift 2

@@ -26,6 +26,7 @@ int bert_data_open(bert_data_t *d, const bert_data_opts_t *o, int B, err_t *err)
     if (tokenizer_open(&d->tok, o->tokenizer_type, o->vocab_file, NULL, NULL, err) != 0) return -1;
     d->vocab_size = tokenizer_vocab_size(&d->tok);
     d->seq_length = o->seq_length, d->max_predictions = o->max_predictions, d->B = B;
+    d->binary_head = o->binary_head;
     int T = o->seq_length;
     if (is_shard_path(o->data_path)) {
         /* space-separated shard paths */
@@ -119,6 +120,7 @@ int bert_data_batch(bert_data_t *d, int split, int64_t first, err_t *err) {
         }
         d->sop[b] = s.is_random;
     }
-    d->batch = (bert_batch_t){d->B, T, d->tokens, d->types, d->pad, n, d->mlm_pos, d->mlm_labels, d->sop};
+    d->batch = (bert_batch_t){d->B, T, d->tokens, d->types, d->pad, n, d->mlm_pos, d->mlm_labels,
+                              d->binary_head ? d->sop : NULL};
     return 0;
 }

@@ -28,6 +28,7 @@ typedef struct bert_data {
     int nsh;
     int64_t shard_total;
     int vocab_size, seq_length, max_predictions;
+    int binary_head;          /* 0: batches carry no sentence labels (--bert-no-binary-head) */
     /* one micro-batch, host */
     int B;
     int *tokens, *types, *mlm_pos, *mlm_labels, *sop;

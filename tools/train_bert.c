@@ -27,6 +27,8 @@ typedef struct bert_job {
     int64_t loss_count;
     int64_t eval_masked, eval_correct, eval_sop, eval_sop_correct, *label_count;
     train_ckpt_t ckpt;                    /* --save / --load */
+    int64_t iteration, eval_iters; /* the last training iteration; global batches per validation */
+    int rank;
 } bert_job_t;
 
 static int job_train_micro(void *self, int64_t it, int micro, int last, float grad_scale, double *loss, err_t *err) {
@@ -36,6 +38,7 @@ static int job_train_micro(void *self, int64_t it, int micro, int last, float gr
     int64_t first = j->ckpt.consumed_start + (it - j->ckpt.start_iter - 1) * j->global_batch +
                     ((int64_t)micro * dp + d) * j->micro_batch;
     uint32_t step = (uint32_t)((it - 1) * j->num_micro * dp + (int64_t)micro * dp + d);
+    j->iteration = it;
     if (bert_data_batch(&j->data, SPLIT_TRAIN, first, err) != 0) return -1;
     bert_result_t r;
     if (bert_forward(&j->model, &j->data.batch, 1, step, &r, err) != 0) return -1;
@@ -44,6 +47,32 @@ static int job_train_micro(void *self, int64_t it, int micro, int last, float gr
     *loss = r.mlm_loss + r.sop_loss;
     j->mlm_sum += r.mlm_loss, j->sop_sum += r.sop_loss, j->loss_count++;
     return bert_backward(&j->model, grad_scale, step, err);
+}
+
+/* after each validation: masked-LM accuracy against the majority-token baseline
+ * (the share of the most frequent label among the masked tokens) and sentence
+ * accuracy, summed over the data-parallel ranks */
+static int report_accuracy(bert_job_t *j, err_t *err) {
+    double c[4] = {(double)j->eval_masked, (double)j->eval_correct, (double)j->eval_sop, (double)j->eval_sop_correct};
+    if (j->base.grid.dp_size > 1 && comm_allreduce_f64(j->base.grid.dp, c, 4, COMM_SUM, err) != 0) return -1;
+    int V = j->cfg.vocab_size;
+    double *counts = malloc(sizeof(double) * (size_t)V), majority = 0;
+    if (!counts) return err_set(err, "out of memory");
+    for (int v = 0; v < V; v++) counts[v] = (double)j->label_count[v];
+    if (j->base.grid.dp_size > 1 && comm_allreduce_f64(j->base.grid.dp, counts, (size_t)V, COMM_SUM, err) != 0) {
+        free(counts);
+        return -1;
+    }
+    for (int v = 0; v < V; v++) majority = counts[v] > majority ? counts[v] : majority;
+    free(counts);
+    if (j->rank == 0 && c[0] > 0) {
+        printf("validation at iteration %lld: masked-LM accuracy %.4f over %.0f masked tokens (majority-token baseline "
+               "%.4f)", (long long)j->iteration, c[1] / c[0], c[0], majority / c[0]);
+        if (j->cfg.binary_head) printf(", sentence accuracy %.4f over %.0f pairs", c[3] / c[2], c[2]);
+        printf("\n");
+        fflush(stdout);
+    }
+    return 0;
 }
 
 /* validation: the loss, plus masked-LM accuracy, sentence accuracy and the
@@ -63,7 +92,7 @@ static int job_eval_micro(void *self, int64_t k, double *loss, err_t *err) {
     j->eval_sop += j->cfg.binary_head ? b->B : 0, j->eval_sop_correct += r.sop_correct;
     for (int i = 0; i < b->n_mlm; i++) j->label_count[b->mlm_labels[i]]++;
     *loss = r.mlm_loss + r.sop_loss;
-    return 0;
+    return k == j->eval_iters * j->num_micro - 1 ? report_accuracy(j, err) : 0; /* the evaluation's last micro-batch */
 }
 
 /* the two BERT losses since the last log line, averaged over micro-batches and DP ranks */
@@ -226,6 +255,7 @@ int cmd_train_bert(int argc, char **argv) {
     bert_job_t job;
     memset(&job, 0, sizeof job);
     job.cfg = cfg;
+    job.eval_iters = o.eval_iters, job.rank = rank;
     if (!failed && job_setup(&job, &o, &ck, &sched, &acfg, &dopts, &err) != 0) failed = 1;
     int first = parallel_first_failure(failed);
     if (first >= 0) {
@@ -260,23 +290,6 @@ int cmd_train_bert(int argc, char **argv) {
                              .log_extra = job_log_extra};
     trainer_result_t res;
     int rc = trainer_run(&tc, &hooks, &res, &err);
-    if (rc == 0 && o.eval_iters > 0) {
-        /* the last validation's accuracies, summed over the data-parallel ranks */
-        double c[4] = {(double)job.eval_masked, (double)job.eval_correct, (double)job.eval_sop, (double)job.eval_sop_correct};
-        if (g->dp_size > 1) rc = comm_allreduce_f64(g->dp, c, 4, COMM_SUM, &err);
-        double *counts = malloc(sizeof(double) * (size_t)cfg.vocab_size), majority = 0;
-        if (!counts) rc = err_set(&err, "out of memory");
-        for (int v = 0; rc == 0 && v < cfg.vocab_size; v++) counts[v] = (double)job.label_count[v];
-        if (rc == 0 && g->dp_size > 1) rc = comm_allreduce_f64(g->dp, counts, (size_t)cfg.vocab_size, COMM_SUM, &err);
-        for (int v = 0; rc == 0 && v < cfg.vocab_size; v++) majority = counts[v] > majority ? counts[v] : majority;
-        free(counts);
-        if (rc == 0 && rank == 0 && c[0] > 0) {
-            printf("validation: masked-LM accuracy %.4f over %.0f masked tokens (majority-token baseline %.4f)",
-                   c[1] / c[0], c[0], majority / c[0]);
-            if (cfg.binary_head) printf(", sentence accuracy %.4f over %.0f pairs", c[3] / c[2], c[2]);
-            printf("\n");
-        }
-    }
     long long ran = o.train_iters > job.ckpt.start_iter ? o.train_iters - job.ckpt.start_iter : 0;
     if (rc == 0 && rank == 0 && ran == 0)
         printf("nothing to train: the checkpoint is at iteration %lld and --train-iters is %lld\n",
