@@ -151,7 +151,7 @@ static void bench_free(bench_t *b) {
     b->tok = b->tgt = b->types = b->mlm_pos = b->mlm_labels = b->sop = NULL, b->pad = NULL;
 }
 
-/* the model (micro-batch b->B), its weights, the optimizer (training) and the batch */
+/* the model (micro-batch b->B), the optimizer (training), the weights and the batch */
 static int bench_create(bench_t *b, backend_t *be, grid_t *g, int zero1, long long bucket, err_t *err) {
     model_parallel_t par = {g->tp, zero1 ? g->dp_size : 1};
     tensor_t *params, *grads;
@@ -160,13 +160,11 @@ static int bench_create(bench_t *b, backend_t *be, grid_t *g, int zero1, long lo
     size_t numel, alloc;
     if (b->is_bert) {
         if (bert_create(&b->bert, &b->bcfg, be, b->B, b->T, &par, err) != 0) return -1;
-        bert_init_weights(&b->bert, 1);
         bert_model_t *m = &b->bert;
         params = m->params, grads = m->grads, nparams = m->num_params, pblock = m->param_block;
         gblock = m->grad_block, numel = m->param_numel, alloc = m->param_alloc;
     } else {
         if (gpt_create(&b->gpt, &b->gcfg, be, b->B, b->T, &par, err) != 0) return -1;
-        gpt_init_weights(&b->gpt, 1);
         gpt_model_t *m = &b->gpt;
         params = m->params, grads = m->grads, nparams = m->num_params, pblock = m->param_block;
         gblock = m->grad_block, numel = m->param_numel, alloc = m->param_alloc;
@@ -175,6 +173,9 @@ static int bench_create(bench_t *b, backend_t *be, grid_t *g, int zero1, long lo
     if (b->train && dist_optim_create(&b->opt, be, g, &acfg, params, grads, nparams, pblock, gblock, numel, alloc,
                                       zero1, (size_t)bucket, err) != 0)
         return -1;
+    /* weights last: a micro-batch that does not fit fails before the time they take */
+    if (b->is_bert) bert_init_weights(&b->bert, 1);
+    else gpt_init_weights(&b->gpt, 1);
     return bench_batch(b, g->dp_rank, err);
 }
 
@@ -230,7 +231,7 @@ int cmd_bench(int argc, char **argv) {
     err_t err = {{0}};
     const char *model = "gpt2-124m", *device = "cpu";
     int layers = 0, seq = 0, mb = 4, iters = 3, warmup = 1, sgemm_n = 2048, tp = 1, zero1 = 0, json = 0;
-    int inference = 0, max_pred = 0;
+    int inference = 0, max_pred = 0, peak_only = 0;
     float peak_tflops = 0.0f, dropout = -1.0f, max_mem_gib = 0.0f;
     long long bucket = 0;
     arg_spec_t spec[] = {
@@ -248,6 +249,7 @@ int cmd_bench(int argc, char **argv) {
         {"warmup", ARG_INT, &warmup, "untimed steps first (1)", 0},
         {"peak-tflops", ARG_FLOAT, &peak_tflops, "peak TFLOP/s of one rank's device to divide by (default: measured fp32 matmul)", 0},
         {"sgemm-size", ARG_INT, &sgemm_n, "square matmul size for the measured peak (2048)", 0},
+        {"peak-only", ARG_FLAG, &peak_only, "measure the fp32 matmul peak alone (one rank)", 0},
         {"tensor-model-parallel-size", ARG_INT, &tp, "tensor-parallel ranks (1); the rest of the world is DP", 0},
         {"use-distributed-optimizer", ARG_FLAG, &zero1, "ZeRO-1", 0},
         {"ddp-bucket-size", ARG_I64, &bucket, "gradient bucket elements (Megatron's default)", 0},
@@ -302,6 +304,21 @@ int cmd_bench(int argc, char **argv) {
         if (c->max_position_embeddings < b.T) c->max_position_embeddings = b.T;
         if (dropout >= 0) c->hidden_dropout = c->attention_dropout = dropout;
     }
+    if (peak_only) {
+        backend_t *be = backend_by_name(device, &err);
+        if (!be) goto fail_early;
+        int cpu = be->device == DEVICE_CPU;
+        double gf = cpu ? sgemm_peak(sgemm_n, 5) : matmul_op_peak(be, sgemm_n, 10);
+        if (json)
+            printf("{\"tool\": \"megac\", \"version\": \"%s\", \"kind\": \"peak\", \"precision\": \"fp32\", "
+                   "\"tf32\": false, \"device\": \"%s\", \"source\": \"%s\", \"size\": %d, \"tflops\": %.6g, "
+                   "\"status\": \"%s\"}\n", MEGAC_VERSION, be->name, cpu ? "OpenBLAS sgemm" : "fp32 matmul op",
+                   sgemm_n, gf / 1e3, gf > 0 ? "ok" : "error");
+        else
+            printf("megac bench: %s peak %.2f GFLOP/s (%d^3, device %s)\n", cpu ? "OpenBLAS sgemm" : "fp32 matmul op",
+                   gf, sgemm_n, be->name);
+        return gf > 0 ? 0 : 1;
+    }
     if (parallel_init(&argc, &argv, &err) != 0) goto fail_early;
 
     int failed = 0, rank = parallel_world_rank();
@@ -315,7 +332,12 @@ int cmd_bench(int argc, char **argv) {
         if (max_mem_gib > 0 && !b.is_bert && b.B > 1) {
             double need = (double)gpt_memory_bytes(&b.gcfg, b.B, b.T, tp) +
                           (b.train ? 2.0 * (double)gpt_param_count(&b.gcfg, tp) / tp * sizeof(float) : 0.0);
-            if (need > max_mem_gib * 1073741824.0) continue;
+            if (need > max_mem_gib * 1073741824.0) {
+                if (rank == 0)
+                    fprintf(stderr, "megac bench: micro-batch %d needs %.2f GiB by the estimate, over "
+                            "--max-memory-gib %g\n", b.B, need / 1073741824.0, max_mem_gib);
+                continue;
+            }
         }
         int bad = bench_create(&b, be, &g, zero1, bucket, &err) != 0;
         int first = parallel_first_failure(bad);
