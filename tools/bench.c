@@ -222,6 +222,19 @@ static double bench_flops(const bench_t *b) {
     return f;
 }
 
+/* --json: a failed measurement still gives its line, so the table can say why */
+static void json_error(const char *model, int train, const char *device, int micro_batch, const char *msg) {
+    printf("{\"tool\": \"megac\", \"model\": \"%s\", \"kind\": \"%s\", \"precision\": \"fp32\", "
+           "\"mode\": \"megac\", \"device\": \"%s\", \"micro_batch\": %d, \"status\": \"error\", \"error\": \"",
+           model, train ? "train" : "infer", device, micro_batch);
+    for (const char *c = msg; *c; c++) {
+        if (*c == '"' || *c == '\\') putchar('\\');
+        if ((unsigned char)*c >= 0x20) putchar(*c);
+    }
+    printf("\"}\n");
+    fflush(stdout);
+}
+
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -353,6 +366,7 @@ int cmd_bench(int argc, char **argv) {
     int first = parallel_first_failure(failed);
     if (first >= 0) {
         if (rank == first) fprintf(stderr, "megac bench: error: %s\n", err.msg);
+        if (rank == first && json) json_error(model, b.train, device, mb, err.msg);
         bench_free(&b);
         grid_destroy(&g);
         parallel_finalize();
@@ -371,6 +385,7 @@ int cmd_bench(int argc, char **argv) {
     bench_free(&b);
     if (rc != 0) {
         fprintf(stderr, "megac bench: rank %d: error: %s\n", rank, times ? err.msg : "out of host memory");
+        if (json) json_error(model, b.train, device, b.B, times ? err.msg : "out of host memory");
         if (g.world_size > 1) parallel_abort(1);
         free(times);
         grid_destroy(&g);
@@ -408,7 +423,7 @@ int cmd_bench(int argc, char **argv) {
                "\"layers\": %d, \"hidden\": %d, \"heads\": %d, \"seq\": %d, \"vocab_padded\": %d, \"params\": %lld, "
                "\"dropout\": %g, \"micro_batch\": %d, \"tokens_per_step\": %.0f, \"step_ms\": %.6g, "
                "\"step_ms_mean\": %.6g, \"tokens_per_s\": %.6g, \"seqs_per_s\": %.6g, "
-               "\"model_flops_per_step\": %.6g, \"tflops\": %.6g, \"peak_tflops\": %.6g, \"peak_source\": \"%s\", "
+               "\"model_flops_per_step\": %.0f, \"tflops\": %.6g, \"peak_tflops\": %.6g, \"peak_source\": \"%s\", "
                "\"mfu\": %.6g, \"comm_wait\": %.4g, \"iters\": %d, \"warmup\": %d",
                MEGAC_VERSION, model, b.train ? "train" : "infer", be->name, g.world_size, omp_get_max_threads(),
                g.tp_size, g.dp_size, L, C, NH, b.T, V, (long long)P, drop, b.B, tokens, step * 1e3, mean * 1e3,
