@@ -271,11 +271,10 @@ def compile_model(model, scope, mode):
     return model
 
 
-def set_fp32_matmul(highest):
-    """fp32 rows use true fp32 (no TF32), as megac's cuBLAS calls do"""
-    torch.backends.cuda.matmul.allow_tf32 = not highest
-    torch.backends.cudnn.allow_tf32 = not highest
-    torch.set_float32_matmul_precision("highest" if highest else "high")
+def set_fp32_matmul_ieee():
+    """fp32 rows use true fp32 (no TF32), as megac's cuBLAS calls do (PyTorch's
+    default; set in case the environment changed it)"""
+    torch.set_float32_matmul_precision("highest")
 
 
 def is_oom(e):
@@ -367,7 +366,7 @@ def cmd_train(args, cfg, device):
     if any(s <= 0 for s in sizes):
         sys.exit("bench_torch: --micro-batch-size takes positive sizes, largest first")
     for precision in args.precision.split(","):
-        set_fp32_matmul(True)
+        set_fp32_matmul_ieee()
         fitted = None  # the largest micro-batch eager fitted: compile starts there
         for mode in args.mode.split(","):
             tried = [s for s in sizes if fitted is None or s <= fitted]
@@ -405,7 +404,7 @@ def cmd_infer(args, cfg, device):
     if cfg.arch == "gpt":
         host = host[:1]
     for precision in args.precision.split(","):
-        set_fp32_matmul(True)
+        set_fp32_matmul_ieee()
         for mode in args.mode.split(","):
             base = dict(common_fields(args, cfg, device), kind="infer", precision=precision, mode=mode, micro_batch=B)
             try:
@@ -440,7 +439,7 @@ def cmd_infer(args, cfg, device):
 def cmd_peak(args, device):
     n = args.size
     for precision in args.precision.split(","):
-        set_fp32_matmul(True)
+        set_fp32_matmul_ieee()
         dtype = torch.bfloat16 if precision == "bf16" else torch.float32
         gen = torch.Generator(device=device).manual_seed(5)
         a = torch.randn(n, n, device=device, dtype=dtype, generator=gen)
@@ -471,7 +470,8 @@ def main():
     p.add_argument("--dropout", type=float, default=None, help="hidden and attention dropout (0.1)")
     p.add_argument("--micro-batch-size", default="4",
                    help="train: sizes to try, largest first, e.g. 16,8,4 (the first that fits is timed)")
-    p.add_argument("--precision", default="fp32", help="fp32 (TF32 off) and/or bf16 (autocast), comma-separated")
+    p.add_argument("--precision", default=None,
+                   help="fp32 (TF32 off) and/or bf16 (autocast), comma-separated (train/infer: fp32; peak: bf16,fp32)")
     p.add_argument("--mode", default="eager", help="eager and/or compile, comma-separated")
     p.add_argument("--compile-scope", default="regional", choices=["regional", "full"])
     p.add_argument("--infer-compile-mode", default="reduce-overhead",
@@ -483,6 +483,8 @@ def main():
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     p.add_argument("--check-loss", action="store_true", help="train: report the loss after the timed steps")
     args = p.parse_args()
+    if args.precision is None:
+        args.precision = "bf16,fp32" if args.command == "peak" else "fp32"
     if args.iters <= 0 or args.warmup < 0 or args.size <= 0:
         sys.exit("bench_torch: --iters and --size must be positive, --warmup not negative")
     for s in args.precision.split(","):
