@@ -36,8 +36,8 @@ RES=$OUTDIR/bench.jsonl LOG=$OUTDIR/bench.log
 : > "$LOG"
 
 # PyTorch runs with the environment it came with, not .deps' libraries
-TORCH_ENV=(env "PATH=$PATH")
-if [ -n "${LD_LIBRARY_PATH:-}" ]; then TORCH_ENV+=("LD_LIBRARY_PATH=$LD_LIBRARY_PATH"); else TORCH_ENV+=(-u LD_LIBRARY_PATH); fi
+if [ -n "${LD_LIBRARY_PATH:-}" ]; then TORCH_ENV=(env "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"); else TORCH_ENV=(env -u LD_LIBRARY_PATH); fi
+TORCH_ENV+=("PATH=$PATH")
 if [ "$DEV" = cuda ]; then
   . tools/gpu_env.sh
   if ! gpu_build "$OUTDIR"; then
