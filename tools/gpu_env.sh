@@ -1,12 +1,14 @@
 # gpu_env.sh — sourced (from the repository root) by tools/gpu_check.sh and
 # tools/gpu_bench.sh on a GPU machine that has CUDA, meson and ninja but none of
 # megac's other dependencies: unpacks the Debian packages that tools/gpu_prepare.sh
-# put in .deps/debs (carried to the machine) into .deps/root, and exports the
-# paths that meson, the build, the binaries and mpirun need.
-# Defines: root (.deps/root), lib (its multiarch library folder), and
+# put in .deps/debs (carried to the machine) into $MEGAC_DEPS_ROOT (default
+# /tmp/megac-deps: outside the repository, so that sourcing this where .deps is
+# prepared never makes .deps too large to carry — unpacked it is ~160 MB), and
+# exports the paths that meson, the build, the binaries and mpirun need.
+# Defines: root (the unpacked tree), lib (its multiarch library folder), and
 #   gpu_build LOGDIR — configures and builds build-gpu/ with -Dcuda=enabled for sm_90
 #                      (setup.log and build.log in LOGDIR); status 0 when built.
-root=$PWD/.deps/root
+root=${MEGAC_DEPS_ROOT:-/tmp/megac-deps}
 if [ ! -d .deps/debs ]; then
   echo "gpu_env: .deps/debs missing: run tools/gpu_prepare.sh here and carry .deps" >&2
   exit 2
