@@ -19,7 +19,7 @@ if [ ! -f "$root/.unpacked" ]; then
   touch "$root/.unpacked"
 fi
 lib=$root/usr/lib/x86_64-linux-gnu
-# pkg-config files with their prefixes moved under .deps/root
+# pkg-config files with their prefixes moved under $root
 find "$root/usr" -name '*.pc' -type f | while read -r pc; do sed "s|/usr|$root/usr|g" "$pc" > "$root/pc/$(basename "$pc")"; done
 [ -f "$root/pc/hdf5.pc" ] || cp "$root/pc/hdf5-serial.pc" "$root/pc/hdf5.pc"
 export PKG_CONFIG_LIBDIR=$root/pc PATH=$root/usr/bin:$PATH OPAL_PREFIX=$root/usr
