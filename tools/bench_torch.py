@@ -361,6 +361,10 @@ def train_once(args, cfg, device, precision, mode, B):
     return rec
 
 
+def modes_of(args, precision):
+    return (args.fp32_mode if precision == "fp32" and args.fp32_mode else args.mode).split(",")
+
+
 def cmd_train(args, cfg, device):
     sizes = [int(s) for s in args.micro_batch_size.split(",")]
     if any(s <= 0 for s in sizes):
@@ -368,7 +372,7 @@ def cmd_train(args, cfg, device):
     for precision in args.precision.split(","):
         set_fp32_matmul_ieee()
         fitted = None  # the largest micro-batch eager fitted: compile starts there
-        for mode in args.mode.split(","):
+        for mode in modes_of(args, precision):
             tried = [s for s in sizes if fitted is None or s <= fitted]
             done = False
             for B in tried:
@@ -405,7 +409,7 @@ def cmd_infer(args, cfg, device):
         host = host[:1]
     for precision in args.precision.split(","):
         set_fp32_matmul_ieee()
-        for mode in args.mode.split(","):
+        for mode in modes_of(args, precision):
             base = dict(common_fields(args, cfg, device), kind="infer", precision=precision, mode=mode, micro_batch=B)
             try:
                 model = build(cfg, device).eval()
@@ -473,6 +477,7 @@ def main():
     p.add_argument("--precision", default=None,
                    help="fp32 (TF32 off) and/or bf16 (autocast), comma-separated (train/infer: fp32; peak: bf16,fp32)")
     p.add_argument("--mode", default="eager", help="eager and/or compile, comma-separated")
+    p.add_argument("--fp32-mode", default=None, help="the modes of the fp32 runs, if not --mode's")
     p.add_argument("--compile-scope", default="regional", choices=["regional", "full"])
     p.add_argument("--infer-compile-mode", default="reduce-overhead",
                    help="torch.compile mode for inference on CUDA (reduce-overhead: CUDA graphs)")
@@ -490,7 +495,7 @@ def main():
     for s in args.precision.split(","):
         if s not in ("fp32", "bf16"):
             sys.exit(f"bench_torch: unknown precision {s} (fp32, bf16)")
-    for s in args.mode.split(","):
+    for s in args.mode.split(",") + (args.fp32_mode or "eager").split(","):
         if s not in ("eager", "compile"):
             sys.exit(f"bench_torch: unknown mode {s} (eager, compile)")
     if args.threads > 0:

@@ -11,7 +11,8 @@
 #      the largest micro-batch that fits (megac: its memory estimate, then trying;
 #      PyTorch: trying sizes largest first), training;
 #   3. BERT-Large phase 1 (seq 128, 20 masked positions, micro-batch 64), training;
-#   4. BERT-Base inference latency, batch 1, seq 128 (PyTorch compile: CUDA graphs).
+#   4. BERT-Base inference latency, batch 1, seq 128 (PyTorch compile: CUDA graphs);
+#   5. PyTorch fp32 eager of the 1.2B GPT (megac's 1.2B row is fp32).
 # Every training step is forward + backward + gradient clipping + AdamW, dropout 0.1.
 # megac has fp32 kernels only (its bf16 is bookkeeping), so its rows are fp32 and the
 # bf16 rows have PyTorch alone; the table says which precision each row used.
@@ -23,11 +24,15 @@
 #   bash tools/gpu_bench.sh
 # Here, without a GPU, the same logic on tiny shapes (PyTorch from GPU_BENCH_PYTHON):
 #   GPU_BENCH_DEVICE=cpu GPU_BENCH_PYTHON=/path/to/venv/bin/python bash tools/gpu_bench.sh
+# Knobs: GPU_BENCH_ROWS (peak,gpt2,gpt1.2b,bert,infer: a rerun of some rows),
+# GPU_BENCH_MODES (eager,compile), GPU_BENCH_FP32_MODES (GPU: eager — PyTorch fp32
+# runs compile only in the GPT-2 row), GPU_BENCH_BUDGET_S (540).
 set -u
 cd "$(dirname "$0")/.."
 T0=$(date +%s)
 DEV=${GPU_BENCH_DEVICE:-cuda}
 BUDGET=${GPU_BENCH_BUDGET_S:-540}
+ROWS=${GPU_BENCH_ROWS:-peak,gpt2,gpt1.2b,bert,infer} # a subset reruns only those rows
 PY=${GPU_BENCH_PYTHON:-python3}
 OUTDIR=${OUT:-/tmp/megac-gpu-bench}
 mkdir -p "$OUTDIR"
@@ -53,6 +58,9 @@ if [ "$DEV" = cuda ]; then
   FIT=$(awk -v m="$mem_mib" 'BEGIN { printf "%.1f", m / 1024 - 3 }')
   export OMP_NUM_THREADS=${OMP_NUM_THREADS:-8} # megac's host work: weight init, batches
   MODES=${GPU_BENCH_MODES:-eager,compile}
+  # fp32 torch.compile only for GPT-2 (the cheapest compile): the others cost a minute of
+  # compilation each for rows that megac's bf16 will replace
+  FP32_MODES=${GPU_BENCH_FP32_MODES:-eager}
   PEAK_N=8192 PEAK_IT=20
   GPT2=(--model gpt2-124m --seq-length 1024 --micro-batch-size 16)
   GPT2_IT=(--iters 10 --warmup 3)
@@ -73,6 +81,7 @@ else
   export OMP_NUM_THREADS=$th
   FIT=1.72 # makes megac step down from micro-batch 8 to 4 on its estimate
   MODES=${GPU_BENCH_MODES:-eager}
+  FP32_MODES=${GPU_BENCH_FP32_MODES:-$MODES}
   PEAK_N=256 PEAK_IT=4
   GPT2=(--model gpt2-124m --num-layers 2 --seq-length 32 --micro-batch-size 2)
   GPT2_IT=(--iters 2 --warmup 1)
@@ -94,6 +103,7 @@ MEGAC=("$M" bench --device "$DEV" --json)
 run() {
   local name=$1 limit=$2 t rc left
   shift 2
+  case ",$ROWS," in *",${name%%_*},"*) ;; *) return ;; esac
   left=$((BUDGET - ($(date +%s) - T0)))
   if [ "$left" -lt 15 ]; then
     echo "gpu_bench: $name skipped (time budget of $BUDGET s spent)" | tee -a "$LOG"
@@ -123,15 +133,18 @@ run gpt2_torch 200 "${TORCH[@]}" train "${TORCH_DEV[@]}" "${GPT2[@]}" "${GPT2_IT
 
 run gpt1.2b_megac 150 "${MEGAC[@]}" "${BIG[@]}" "${BIG_MEGAC[@]}" "${PEAK[@]}"
 run gpt1.2b_torch_bf16 200 "${TORCH[@]}" train "${TORCH_DEV[@]}" "${BIG[@]}" "${BIG_BF16[@]}" --precision bf16 --mode "$MODES"
-# fp32 PyTorch eager only: its compile would cost another minute for a row megac's bf16 will replace
-run gpt1.2b_torch_fp32 150 "${TORCH[@]}" train "${TORCH_DEV[@]}" "${BIG[@]}" "${BIG_FP32[@]}" --precision fp32 --mode eager
 
 run bert_megac 90 "${MEGAC[@]}" "${BERT[@]}" "${BERT_IT[@]}" "${PEAK[@]}"
-run bert_torch 200 "${TORCH[@]}" train "${TORCH_DEV[@]}" "${BERT[@]}" "${BERT_IT[@]}" --precision fp32,bf16 --mode "$MODES"
+run bert_torch 200 "${TORCH[@]}" train "${TORCH_DEV[@]}" "${BERT[@]}" "${BERT_IT[@]}" --precision fp32,bf16 --mode "$MODES" \
+  --fp32-mode "$FP32_MODES"
 
 run infer_megac 60 "${MEGAC[@]}" "${INF[@]}" "${INF_IT[@]}" --inference "${PEAK[@]}"
 run infer_torch 150 "${TORCH[@]}" infer "${TORCH_DEV[@]}" "${INF[@]}" "${INF_IT[@]}" --precision fp32,bf16 --mode "$MODES" \
   --compile-scope full
+
+# last (the first row the budget drops): PyTorch fp32 for megac's fp32 1.2B row
+run gpt1.2b_torch_fp32 150 "${TORCH[@]}" train "${TORCH_DEV[@]}" "${BIG[@]}" "${BIG_FP32[@]}" --precision fp32 \
+  --mode "$FP32_MODES"
 
 echo
 echo "megac speed (issue 9) — $(date -u +%Y-%m-%d), $(($(date +%s) - T0)) s; logs: bench.log, every number: bench.jsonl"
