@@ -124,6 +124,8 @@ void params_init(backend_t *be, tensor_t *ts, const param_list_t *pl, uint64_t s
             rng_key_t key = {seed, rng_stream(RNG_PURPOSE_INIT, (uint32_t)k, 0), 0};
             int64_t rows = t->shape[0], cols = t->ndim > 1 ? t->shape[1] : 1;
             int64_t gcols = t->ndim > 1 ? t->global_shape[1] : 1;
+            /* each value is keyed by its global index: any thread count gives the same weights */
+#pragma omp parallel for schedule(static)
             for (int64_t r = 0; r < rows; r++)
                 for (int64_t c = 0; c < cols; c++) {
                     int64_t gr = t->split_dim == 0 ? r + t->split_offset : r;

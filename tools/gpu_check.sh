@@ -14,18 +14,7 @@ set -u
 cd "$(dirname "$0")/.."
 OUTDIR=${OUT:-/tmp/megac-gpu-check}
 mkdir -p "$OUTDIR"
-root=$PWD/.deps/root
-if [ ! -d .deps/debs ]; then echo "gpu_check: .deps/debs missing: run tools/gpu_prepare.sh here and carry .deps" >&2; exit 2; fi
-mkdir -p "$root/pc"
-for d in .deps/debs/*.deb; do dpkg -x "$d" "$root"; done
-lib=$root/usr/lib/x86_64-linux-gnu
-# pkg-config files with their prefixes moved under .deps/root
-find "$root/usr" -name '*.pc' -type f | while read -r pc; do sed "s|/usr|$root/usr|g" "$pc" > "$root/pc/$(basename "$pc")"; done
-[ -f "$root/pc/hdf5.pc" ] || cp "$root/pc/hdf5-serial.pc" "$root/pc/hdf5.pc"
-export PKG_CONFIG_LIBDIR=$root/pc PATH=$root/usr/bin:$PATH OPAL_PREFIX=$root/usr
-export LD_LIBRARY_PATH=$lib:$lib/openblas-openmp:$lib/openmpi/lib:$lib/hdf5/serial:${LD_LIBRARY_PATH:-}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-ln -sf libopenblas.so.0 "$lib/openblas-openmp/libopenblas.so" 2>/dev/null
+. tools/gpu_env.sh
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUTDIR/gpu.txt"
 card=$(head -1 "$OUTDIR/gpu.txt" | cut -d, -f1)
 declare -a rows
@@ -33,11 +22,10 @@ row() { rows+=("$(printf '| %-44s | %-10s | %s |' "$1" "$2" "$3")"); }
 
 # 1. build
 t0=$(date +%s)
-if meson setup build-gpu -Dcuda=enabled -Dgpu_archs=90 --buildtype=release > "$OUTDIR/setup.log" 2>&1 &&
-   ninja -C build-gpu > "$OUTDIR/build.log" 2>&1; then
+if gpu_build "$OUTDIR"; then
   row "build -Dcuda=enabled (sm_90)" "ok" "$(( $(date +%s) - t0 )) s, $(grep -ci warning "$OUTDIR/build.log") warnings"
 else
-  tail -20 "$OUTDIR/setup.log" "$OUTDIR/build.log"; row "build -Dcuda=enabled" "FAIL" "see setup.log/build.log"
+  tail -20 "$OUTDIR/setup.log" "$OUTDIR/build.log" 2>/dev/null; row "build -Dcuda=enabled" "FAIL" "see setup.log/build.log"
   printf '%s\n' "${rows[@]}"; exit 1
 fi
 M=./build-gpu/megac
