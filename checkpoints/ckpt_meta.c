@@ -14,6 +14,7 @@ void ckpt_meta_init(ckpt_meta_t *m) {
     m->format_version = CKPT_FORMAT_VERSION;
     m->tp_size = m->pp_size = m->dp_size = m->world_size = 1;
     m->loss_scale = 1.0;
+    snprintf(m->precision, sizeof m->precision, "fp32");
     snprintf(m->model_type, sizeof m->model_type, "gpt");
 }
 
@@ -39,7 +40,8 @@ uint32_t crc32c(uint32_t crc, const void *data, size_t n) {
 #define EXACT_INT_MAX 9007199254740992.0 /* 2^53: integers JSON numbers hold exactly */
 
 static const char *LOSS_SCALER_NOTE =
-    "megac trains in fp32 and has no loss scaler yet; the scale is always 1.0";
+    "fp16 runs scale the loss (Megatron's dynamic scaler: the trackers continue on resume); fp32 and bf16 "
+    "runs write scale 1";
 static const char *RNG_NOTE =
     "counter-based: every random number is Philox4x32-10 of (seed, purpose, rank, step) and the step "
     "derives from the iteration, so seed and iteration are the whole generator state";
@@ -120,8 +122,12 @@ int ckpt_meta_to_json(const ckpt_meta_t *m, char **json, err_t *err) {
     cJSON_AddNumberToObject(lrs, "warmup_iters", (double)m->schedule.warmup_iters);
     cJSON_AddNumberToObject(lrs, "decay_iters", (double)m->schedule.decay_iters);
     cJSON_AddStringToObject(lrs, "decay_style", lr_decay_style_name(m->schedule.style));
-    cJSON_AddNumberToObject(lrs, "num_steps", (double)m->iteration);
+    cJSON_AddNumberToObject(lrs, "num_steps", (double)(m->iteration - m->skipped_iterations));
+    cJSON_AddStringToObject(ls, "precision", m->precision);
     cJSON_AddNumberToObject(ls, "scale", m->loss_scale);
+    cJSON_AddNumberToObject(ls, "growth_tracker", (double)m->growth_tracker);
+    cJSON_AddNumberToObject(ls, "hysteresis_tracker", (double)m->hysteresis_tracker);
+    cJSON_AddNumberToObject(ls, "skipped_iterations", (double)m->skipped_iterations);
     cJSON_AddStringToObject(ls, "note", LOSS_SCALER_NOTE);
     char seed[24];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)m->seed);
@@ -296,6 +302,18 @@ static int meta_from_tree(const cJSON *root, ckpt_meta_t *m, err_t *err) {
     if (get_num(ls, "loss_scaler", "scale", &scale, err) != 0) return -1;
     if (!(scale > 0.0)) return err_set(err, "metadata: loss_scaler.scale %g is not positive", scale);
     m->loss_scale = scale;
+    /* absent in checkpoints written before mixed precision: fp32, no trackers */
+    if (member(ls, "precision")) {
+        if (get_str(ls, "loss_scaler", "precision", m->precision, sizeof m->precision, err) != 0) return -1;
+        if (strcmp(m->precision, "fp32") != 0 && strcmp(m->precision, "bf16") != 0 && strcmp(m->precision, "fp16") != 0)
+            return err_set(err, "metadata: loss_scaler.precision '%s' is not fp32, bf16 or fp16", m->precision);
+    }
+    if ((member(ls, "growth_tracker") && get_int(ls, "loss_scaler", "growth_tracker", 0, big, &m->growth_tracker, err) != 0) ||
+        (member(ls, "hysteresis_tracker") &&
+         get_int(ls, "loss_scaler", "hysteresis_tracker", -big, big, &m->hysteresis_tracker, err) != 0) ||
+        (member(ls, "skipped_iterations") &&
+         get_int(ls, "loss_scaler", "skipped_iterations", 0, m->iteration, &m->skipped_iterations, err) != 0))
+        return -1;
     int64_t rng_it, data_samples;
     uint64_t data_seed;
     if (get_seed(rng, "rng", &m->seed, err) != 0 || get_int(rng, "rng", "iteration", 0, big, &rng_it, err) != 0 ||

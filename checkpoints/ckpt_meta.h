@@ -12,7 +12,10 @@
  *   parallel:     tensor/pipeline/data-parallel sizes, world size, ZeRO-1
  *   optimizer:    {"type": "adamw" | "lamb", "has_state", "step", betas, eps, weight decay}
  *   lr_scheduler: max/min lr, warmup and decay iterations, decay style, num_steps
- *   loss_scaler:  {"scale": 1.0} (megac trains in fp32 and has no loss scaler yet)
+ *   loss_scaler:  the training precision (fp32 | bf16 | fp16), the loss scale and
+ *                 Megatron's dynamic scaler trackers, and the iterations skipped on
+ *                 overflow (the schedule's num_steps = iteration - skipped); fp32 and
+ *                 bf16 runs write scale 1
  *   rng:          megac's generator is counter-based (Philox of seed, purpose, rank,
  *                 step), so its whole state is the seed and the iteration
  *   data:         consumed_train_samples (the sampler's position) and the seed
@@ -48,11 +51,14 @@ typedef struct ckpt_meta {
     adamw_config_t adam;
     lr_schedule_t schedule;
     double loss_scale;
+    char precision[8];        /* "fp32" | "bf16" | "fp16" */
+    int64_t growth_tracker, hysteresis_tracker; /* the dynamic loss scaler's */
+    int64_t skipped_iterations;                 /* steps skipped on fp16 overflow */
     uint64_t seed;
     char origin[512];         /* "" when absent */
 } ckpt_meta_t;
 
-/* Format version, loss scale 1, one rank; everything else zero. */
+/* Format version, fp32, loss scale 1, one rank; everything else zero. */
 void ckpt_meta_init(ckpt_meta_t *m);
 
 /* The JSON text (malloc'ed, caller frees). */

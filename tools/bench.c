@@ -242,7 +242,7 @@ static int cmp_double(const void *a, const void *b) {
 
 int cmd_bench(int argc, char **argv) {
     err_t err = {{0}};
-    const char *model = "gpt2-124m", *device = "cpu";
+    const char *model = "gpt2-124m", *device = "auto";
     int layers = 0, seq = 0, mb = 4, iters = 3, warmup = 1, sgemm_n = 2048, tp = 1, zero1 = 0, json = 0;
     int inference = 0, max_pred = 0, peak_only = 0;
     float peak_tflops = 0.0f, dropout = -1.0f, max_mem_gib = 0.0f;
@@ -266,7 +266,7 @@ int cmd_bench(int argc, char **argv) {
         {"tensor-model-parallel-size", ARG_INT, &tp, "tensor-parallel ranks (1); the rest of the world is DP", 0},
         {"use-distributed-optimizer", ARG_FLAG, &zero1, "ZeRO-1", 0},
         {"ddp-bucket-size", ARG_I64, &bucket, "gradient bucket elements (Megatron's default)", 0},
-        {"device", ARG_STR, &device, "cpu | cuda (cpu)", 0},
+        {"device", ARG_STR, &device, "cpu | cuda | auto (auto: cuda when megac has it and a GPU is present)", 0},
         {"json", ARG_FLAG, &json, "print one JSON line (bench_torch.py's fields) instead of the table", 0},
     };
     int nspec = (int)(sizeof spec / sizeof spec[0]), help;

@@ -95,7 +95,9 @@ static int inspect(ckpt_reader_t *r, const char *pointer, int boxes, int show_me
     printf("lr schedule: %s, lr %g -> %g, warmup %lld, decay over %lld iterations\n", lr_decay_style_name(m->schedule.style),
            (double)m->schedule.lr, (double)m->schedule.min_lr, (long long)m->schedule.warmup_iters,
            (long long)m->schedule.decay_iters);
-    printf("loss scale: %g (megac has no loss scaler yet)\n", m->loss_scale);
+    printf("precision: %s; loss scale %g (growth tracker %lld, hysteresis tracker %lld); %lld iterations skipped on "
+           "overflow\n", m->precision, m->loss_scale, (long long)m->growth_tracker, (long long)m->hysteresis_tracker,
+           (long long)m->skipped_iterations);
     const model_ckpt_ops_t *ops = model_ckpt_ops(m, &err);
     char desc[512];
     if (ops && ops->describe(m, desc, sizeof desc, &err) == 0) printf("model: %s\n", desc);

@@ -55,7 +55,7 @@ static int sample_token(float *logits, int V, float temperature, int top_k, floa
 }
 
 int cmd_generate(int argc, char **argv) {
-    const char *load = NULL, *prompt = "\n", *device = "cpu", *tokenizer_type = "Byte";
+    const char *load = NULL, *prompt = "\n", *device = "auto", *tokenizer_type = "Byte";
     const char *vocab_file = NULL, *merge_file = NULL, *tiktoken_file = NULL;
     int max_new = 200, top_k = 40;
     float temperature = 0.8f;
@@ -67,7 +67,7 @@ int cmd_generate(int argc, char **argv) {
         {"temperature", ARG_FLOAT, &temperature, "softmax temperature, 0 = greedy (0.8)", 0},
         {"top-k", ARG_INT, &top_k, "sample among the k most likely tokens, 0 = all (40)", 0},
         {"seed", ARG_I64, &seed, "sampling seed (1234)", 0},
-        {"device", ARG_STR, &device, "cpu | cuda (cpu)", 0},
+        {"device", ARG_STR, &device, "cpu | cuda | auto (auto: cuda when megac has it and a GPU is present)", 0},
         {"tokenizer-type", ARG_STR, &tokenizer_type, "the training run's: Byte | GPT2BPETokenizer | BertWordPiece* (Byte)", 0},
         {"vocab-file", ARG_STR, &vocab_file, "tokenizer vocabulary (vocab.json / vocab.txt)", 0},
         {"merge-file", ARG_STR, &merge_file, "GPT-2 BPE merges.txt", 0},

@@ -152,6 +152,7 @@ static int job_setup(bert_job_t *j, train_common_t *o, const train_ckpt_opts_t *
                           j->model.param_block, j->model.grad_block, j->model.param_numel, j->model.param_alloc,
                           o->distributed_optimizer, (size_t)o->bucket_size, err) != 0)
         return -1;
+    if (train_common_precision(o, &j->base, err) != 0) return -1;
     ckpt_param_t *table = train_ckpt_table(&j->ckpt, j->model.num_params, err);
     if (!table) return -1;
     bert_ckpt_params(&j->model, table);
@@ -242,6 +243,7 @@ int cmd_train_bert(int argc, char **argv) {
     if (!failed && bert_data_vocab_size(&dopts, &cfg.vocab_size, &err) != 0) failed = 1;
     lr_schedule_t sched;
     adamw_config_t acfg;
+    if (!failed && train_common_recompute(&o, &cfg.recompute, &err) != 0) failed = 1;
     if (!failed && (bert_config_validate(&cfg, 1, &err) != 0 || train_common_check(&o, &sched, &acfg, &err) != 0 ||
                     train_ckpt_check(&ck, &err) != 0))
         failed = 1;
@@ -274,6 +276,10 @@ int cmd_train_bert(int argc, char **argv) {
         printf("parallel: world %d = tensor-parallel %d x data-parallel %d%s; data: %s (%lld training samples)\n",
                g->world_size, g->tp_size, g->dp_size, o.distributed_optimizer ? ", ZeRO-1" : "", data_path,
                (long long)bert_data_num_samples(&job.data, SPLIT_TRAIN));
+        char prec[128], rec[128];
+        train_base_describe_precision(&job.base, prec, sizeof prec);
+        tf_recompute_describe(&cfg.recompute, rec, sizeof rec);
+        printf("precision: %s; activation recomputation: %s\n", prec, rec);
         if (job.ckpt.note[0]) printf("%s\n", job.ckpt.note);
         fflush(stdout);
     }
@@ -283,7 +289,8 @@ int cmd_train_bert(int argc, char **argv) {
                            .eval_interval = o.eval_interval, .eval_iters = o.eval_iters, .schedule = sched,
                            .clip_grad = o.clip_grad, .metrics_file = rank == 0 ? o.metrics_file : NULL,
                            .log = rank == 0 ? stdout : NULL, .start_iteration = job.ckpt.start_iter,
-                           .consumed_samples = job.ckpt.consumed_start, .save_interval = ck.save_interval};
+                           .consumed_samples = job.ckpt.consumed_start, .save_interval = ck.save_interval,
+                           .scaler = train_base_scaler(&job.base), .skipped_iterations = &job.base.skipped};
     trainer_hooks_t hooks = {.self = &job, .train_micro = job_train_micro, .eval_micro = job_eval_micro,
                              .zero_grads = job_zero_grads, .finish_grads = train_hook_finish_grads,
                              .step = train_hook_step, .dp_mean = train_hook_dp_mean, .save = ck.save ? job_save : NULL,

@@ -117,6 +117,15 @@ static int load_open(train_ckpt_t *c, const ckpt_param_t *params, const adamw_co
             dist_optim_set_step(&c->base->opt, st.step);
             optim = "loaded";
         }
+        /* the position in the schedule and, when this run scales its loss the same
+         * way, the dynamic scaler where it stood */
+        train_base_t *b = c->base;
+        b->skipped = meta->skipped_iterations;
+        if (b->has_scaler && b->scaler.dynamic && strcmp(meta->precision, "fp16") == 0) {
+            b->scaler.scale = (float)meta->loss_scale;
+            b->scaler.growth_tracker = (int)meta->growth_tracker;
+            b->scaler.hysteresis_tracker = (int)meta->hysteresis_tracker;
+        }
     }
     size_t len = sizeof c->note;
     int n = snprintf(c->note, len,
@@ -163,6 +172,7 @@ int train_ckpt_load(train_ckpt_t *c, train_base_t *base, const float *block, con
     free(stored);
     ckpt_close(&c->rd);
     c->loading = 0;
+    dist_optim_sync_master(&base->opt); /* the loaded weights become the fp32 masters (mixed precision) */
     return rc;
 }
 
@@ -172,6 +182,13 @@ int train_ckpt_save(train_ckpt_t *c, int64_t it, int64_t consumed, err_t *err) {
     ckpt_meta_t meta = c->meta;
     meta.iteration = it;
     meta.consumed_samples = consumed;
+    train_base_t *b = c->base;
+    snprintf(meta.precision, sizeof meta.precision, "%s", precision_name(b->precision));
+    meta.skipped_iterations = b->skipped;
+    if (b->has_scaler) {
+        meta.loss_scale = b->scaler.scale;
+        meta.growth_tracker = b->scaler.growth_tracker, meta.hysteresis_tracker = b->scaler.hysteresis_tracker;
+    }
     ckpt_layout_t lay = {g->world, g->tp_rank, g->tp_size, g->dp_rank, g->dp_size, opt->zero1};
     ckpt_optim_state_t st;
     dist_optim_state(opt, &st.exp_avg, &st.exp_avg_sq, &st.lo, &st.hi);
@@ -182,9 +199,12 @@ int train_ckpt_save(train_ckpt_t *c, int64_t it, int64_t consumed, err_t *err) {
         fflush(stdout);
     }
     ckpt_save_stats_t stats;
-    if (ckpt_save(c->o.save, &meta, &lay, c->base->be, c->params, c->n, c->o.no_save_optim ? NULL : &st,
-                  c->o.keep_last, &stats, err) != 0)
-        return err_prefix(err, "--save %s", c->o.save);
+    /* the weights saved are the fp32 masters; the rounded model weights come back after */
+    if (dist_optim_expose_master(opt, err) != 0) return err_prefix(err, "--save %s", c->o.save);
+    int rc = ckpt_save(c->o.save, &meta, &lay, c->base->be, c->params, c->n, c->o.no_save_optim ? NULL : &st,
+                       c->o.keep_last, &stats, err);
+    dist_optim_sync_master(opt);
+    if (rc != 0) return err_prefix(err, "--save %s", c->o.save);
     if (g->world_rank == 0) {
         printf("  successfully saved checkpoint at iteration %7lld to %s (%.1f MB in %.3f s, %.2f GB/s)\n",
                (long long)it, stats.dir, stats.total_bytes / 1e6, stats.seconds,

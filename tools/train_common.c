@@ -1,6 +1,7 @@
 /* train_common.c — shared training flags, their checks, and the model-free trainer hooks (see train_common.h). */
 #include "train_common.h"
 
+#include <stdio.h>
 #include <string.h>
 
 void train_common_defaults(train_common_t *o) {
@@ -8,7 +9,9 @@ void train_common_defaults(train_common_t *o) {
     o->micro_batch_size = 4, o->log_interval = 100, o->eval_interval = 1000, o->eval_iters = 100;
     o->tensor_parallel = 1, o->seed = 1234;
     o->weight_decay = 0.01f, o->clip_grad = 1.0f, o->beta1 = 0.9f, o->beta2 = 0.999f, o->eps = 1e-8f;
-    o->lr_decay_style = "linear", o->optimizer = "adam", o->device = "cpu", o->split = "969,30,1";
+    o->lr_decay_style = "linear", o->optimizer = "adam", o->device = "auto", o->split = "969,30,1";
+    o->initial_loss_scale = LOSS_SCALE_INITIAL, o->min_loss_scale = 1.0f;
+    o->loss_scale_window = LOSS_SCALE_WINDOW, o->hysteresis = LOSS_SCALE_HYSTERESIS;
 }
 
 void train_common_specs(train_common_t *o, arg_spec_t *s) {
@@ -36,7 +39,21 @@ void train_common_specs(train_common_t *o, arg_spec_t *s) {
         {"eval-interval", ARG_INT, &o->eval_interval, "iterations between validations (1000)", 0},
         {"eval-iters", ARG_INT, &o->eval_iters, "iterations (global batches) per validation, 0 = none (100)", 0},
         {"metrics-file", ARG_STR, &o->metrics_file, "write JSON Lines metrics here (rank 0)", 0},
-        {"device", ARG_STR, &o->device, "cpu | cuda (cpu)", 0},
+        {"device", ARG_STR, &o->device, "cpu | cuda | auto (auto: cuda when megac has it and a GPU is present)", 0},
+        {"fp16", ARG_FLAG, &o->fp16, "fp16 weights and gradients, fp32 master weights, dynamic loss scaling", 0},
+        {"bf16", ARG_FLAG, &o->bf16, "bf16 weights, fp32 master weights and gradient accumulation", 0},
+        {"loss-scale", ARG_FLOAT, &o->loss_scale, "a constant loss scale instead of the dynamic one (fp16/bf16)", 0},
+        {"initial-loss-scale", ARG_FLOAT, &o->initial_loss_scale, "the dynamic scale's start (2^32)", 0},
+        {"min-loss-scale", ARG_FLOAT, &o->min_loss_scale, "the dynamic scale's floor (1)", 0},
+        {"loss-scale-window", ARG_INT, &o->loss_scale_window, "clean iterations before the scale doubles (1000)", 0},
+        {"hysteresis", ARG_INT, &o->hysteresis, "overflows tolerated before the scale halves (2)", 0},
+        {"accumulate-allreduce-grads-in-fp32", ARG_FLAG, &o->accumulate_fp32_grads,
+         "fp16: keep and all-reduce gradients in fp32 (bf16 always does)", 0},
+        {"recompute-activations", ARG_FLAG, &o->recompute_activations, "recompute core attention in backward (selective)", 0},
+        {"recompute-granularity", ARG_STR, &o->recompute_granularity, "full | selective", 0},
+        {"recompute-method", ARG_STR, &o->recompute_method, "full: uniform | block", 0},
+        {"recompute-num-layers", ARG_INT, &o->recompute_num_layers,
+         "full: layers per checkpointed group (uniform) or layers recomputed (block)", 0},
     };
     memcpy(s, specs, sizeof specs);
 }
@@ -71,6 +88,15 @@ int train_common_check(const train_common_t *o, lr_schedule_t *sched, adamw_conf
     if (strcmp(o->optimizer, "adam") == 0) kind = OPTIM_ADAM;
     else if (strcmp(o->optimizer, "lamb") == 0) kind = OPTIM_LAMB;
     else return err_set(err, "--optimizer: unknown optimizer '%s' (adam or lamb)", o->optimizer);
+    if (o->fp16 && o->bf16) return err_set(err, "--fp16 and --bf16: choose one");
+    if (o->loss_scale < 0.0f) return err_set(err, "--loss-scale must be positive (got %g)", o->loss_scale);
+    if (o->loss_scale > 0.0f && !o->fp16 && !o->bf16) return err_set(err, "--loss-scale needs --fp16 or --bf16");
+    if (!(o->initial_loss_scale > 0.0f) || !(o->min_loss_scale > 0.0f) || o->min_loss_scale > o->initial_loss_scale)
+        return err_set(err, "--initial-loss-scale %g and --min-loss-scale %g must be positive, the minimum not above the "
+                       "initial", o->initial_loss_scale, o->min_loss_scale);
+    if (o->loss_scale_window <= 0 || o->hysteresis <= 0)
+        return err_set(err, "--loss-scale-window %d and --hysteresis %d must be positive", o->loss_scale_window,
+                       o->hysteresis);
     *acfg = (adamw_config_t){o->beta1, o->beta2, o->eps, o->weight_decay, kind};
     return 0;
 }
@@ -84,6 +110,31 @@ int train_common_batches(const train_common_t *o, int dp_size, int *global_batch
     *global_batch = gb;
     *num_micro = gb / per_iter;
     return 0;
+}
+
+int train_common_recompute(const train_common_t *o, tf_recompute_t *r, err_t *err) {
+    return tf_recompute_parse(r, o->recompute_activations, o->recompute_granularity, o->recompute_method,
+                              o->recompute_num_layers, err);
+}
+
+int train_common_precision(const train_common_t *o, train_base_t *b, err_t *err) {
+    b->precision = o->fp16 ? PRECISION_FP16 : o->bf16 ? PRECISION_BF16 : PRECISION_FP32;
+    b->has_scaler = o->fp16 || o->loss_scale > 0.0f;
+    if (o->loss_scale > 0.0f) loss_scaler_constant(&b->scaler, o->loss_scale);
+    else if (o->fp16)
+        loss_scaler_dynamic(&b->scaler, o->initial_loss_scale, o->min_loss_scale, o->loss_scale_window, o->hysteresis);
+    dtype_t grads = b->precision == PRECISION_FP16 && !o->accumulate_fp32_grads ? DTYPE_F16 : DTYPE_F32;
+    return dist_optim_set_precision(&b->opt, precision_dtype(b->precision), grads, err);
+}
+
+loss_scaler_t *train_base_scaler(train_base_t *b) { return b->has_scaler ? &b->scaler : NULL; }
+
+void train_base_describe_precision(const train_base_t *b, char *buf, size_t n) {
+    const char *p = precision_name(b->precision);
+    if (!b->has_scaler) snprintf(buf, n, "%s", p);
+    else if (!b->scaler.dynamic) snprintf(buf, n, "%s (constant loss scale %g)", p, (double)b->scaler.scale);
+    else snprintf(buf, n, "%s (dynamic loss scale from %.0f, window %d, hysteresis %d)", p, (double)b->scaler.scale,
+                  b->scaler.growth_interval, b->scaler.hysteresis);
 }
 
 int train_hook_finish_grads(void *job, double *grad_norm, err_t *err) {

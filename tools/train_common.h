@@ -8,6 +8,8 @@
 
 #include "../framework/backend.h"
 #include "../framework/optim.h"
+#include "../framework/precision.h"
+#include "../models/transformer.h"
 #include "../parallel/dist_optim.h"
 #include "../parallel/grid.h"
 #include "args.h"
@@ -18,9 +20,15 @@ typedef struct train_common {
     long long train_iters, lr_warmup_iters, lr_decay_iters, seed, bucket_size;
     float lr, min_lr, weight_decay, clip_grad, beta1, beta2, eps;
     const char *lr_decay_style, *optimizer, *metrics_file, *device, *split;
+    /* mixed precision (Megatron's flags) */
+    int fp16, bf16, accumulate_fp32_grads, loss_scale_window, hysteresis;
+    float loss_scale, initial_loss_scale, min_loss_scale;
+    /* activation recomputation */
+    int recompute_activations, recompute_num_layers;
+    const char *recompute_granularity, *recompute_method;
 } train_common_t;
 
-#define TRAIN_COMMON_SPECS 24
+#define TRAIN_COMMON_SPECS 36
 
 void train_common_defaults(train_common_t *o);
 /* Writes the TRAIN_COMMON_SPECS flag specs into out. */
@@ -34,13 +42,28 @@ int train_common_check(const train_common_t *o, lr_schedule_t *sched, adamw_conf
  * and each rank's micro-batches per iteration. */
 int train_common_batches(const train_common_t *o, int dp_size, int *global_batch, int *num_micro, err_t *err);
 
+/* --recompute-activations / --recompute-granularity / --recompute-method /
+ * --recompute-num-layers into a model configuration's setting. */
+int train_common_recompute(const train_common_t *o, tf_recompute_t *r, err_t *err);
+
 /* The model-free part of a training job. A job struct starts with this member,
  * so the hooks below take the job itself as the trainer's `self`. */
 typedef struct train_base {
     backend_t *be;
     grid_t grid;
     dist_optim_t opt;
+    precision_t precision;
+    loss_scaler_t scaler;     /* used when has_scaler (fp16, or --loss-scale) */
+    int has_scaler;
+    int64_t skipped;          /* iterations skipped on overflow, checkpoints included */
 } train_base_t;
+
+/* After the optimizer exists: --fp16/--bf16 (master weights, gradient rounding)
+ * and the loss scaler. The trainer takes train_base_scaler(b) and &b->skipped. */
+int train_common_precision(const train_common_t *o, train_base_t *b, err_t *err);
+loss_scaler_t *train_base_scaler(train_base_t *b);
+/* "fp32", "bf16", "fp16 (dynamic loss scale from 4294967296)", ... for the startup line */
+void train_base_describe_precision(const train_base_t *b, char *buf, size_t n);
 
 /* trainer hooks: finish the gradient reduction (global norm), step the
  * optimizer, and average a logged scalar over the data-parallel ranks */

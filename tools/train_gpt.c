@@ -150,6 +150,7 @@ static int job_setup(gpt_job_t *j, train_opts_t *o, const lr_schedule_t *sched, 
                           j->model.param_block, j->model.grad_block, j->model.param_numel, j->model.param_alloc,
                           c->distributed_optimizer, (size_t)c->bucket_size, err) != 0)
         return -1;
+    if (train_common_precision(c, &j->base, err) != 0) return -1;
     ckpt_param_t *table = train_ckpt_table(&j->ckpt, j->model.num_params, err);
     if (!table) return -1;
     gpt_ckpt_params(&j->model, table);
@@ -227,6 +228,7 @@ int cmd_train_gpt(int argc, char **argv) {
     if (!failed && (!(o.print_params || o.dry_run) || args_seen(spec, nspec, "tokenizer-type")) &&
         gpt_data_vocab_size(&dopts, &cfg.vocab_size, &err) != 0)
         failed = 1;
+    if (!failed && train_common_recompute(c, &cfg.recompute, &err) != 0) failed = 1;
     if (!failed && gpt_config_validate(&cfg, 1, &err) != 0) failed = 1;
     if (!failed && train_common_check_batch(c, &err) != 0) failed = 1;
     if (!failed && o.print_params) {
@@ -276,13 +278,18 @@ int cmd_train_gpt(int argc, char **argv) {
         printf("data: %s, %lld tokens (train %lld windows), micro-batch %d, global batch %d, %lld iterations\n",
                o.data_path, (long long)job.data.tokens, (long long)gpt_data_num_samples(&job.data, SPLIT_TRAIN),
                c->micro_batch_size, job.global_batch, c->train_iters);
+        char prec[128], rec[128];
+        train_base_describe_precision(&job.base, prec, sizeof prec);
+        tf_recompute_describe(&cfg.recompute, rec, sizeof rec);
+        printf("precision: %s; activation recomputation: %s\n", prec, rec);
         if (job.ckpt.note[0]) printf("%s\n", job.ckpt.note);
         fflush(stdout);
     }
     trainer_config_t tc = {c->train_iters, c->micro_batch_size, job.global_batch, g->dp_size, cfg.seq_length,
                            c->log_interval, c->eval_interval, c->eval_iters, sched, c->clip_grad,
                            rank == 0 ? c->metrics_file : NULL, rank == 0 ? stdout : NULL, NULL,
-                           job.ckpt.start_iter, job.ckpt.consumed_start, o.ck.save_interval, NULL, NULL};
+                           job.ckpt.start_iter, job.ckpt.consumed_start, o.ck.save_interval,
+                           train_base_scaler(&job.base), &job.base.skipped};
     trainer_hooks_t hooks = {.self = &job, .train_micro = job_train_micro, .eval_micro = job_eval_micro,
                              .zero_grads = job_zero_grads, .finish_grads = train_hook_finish_grads,
                              .step = train_hook_step, .dp_mean = train_hook_dp_mean, .save = o.ck.save ? job_save : NULL};
