@@ -6,13 +6,17 @@
 #  1. builds megac with -Dcuda=enabled;
 #  2. every op forward and backward on the GPU against the CPU backend
 #     (tests/test_backend_parity: fp32 1e-5 elementwise, 1e-4 GEMM chains, NaN fails);
-#  3. 50 iterations of a tiny GPT on the GPU against the same on the CPU (fp32: 1e-4);
+#  3. 50 iterations of a tiny GPT on the GPU against the same on the CPU (fp32: 1e-4;
+#     --bf16 and --fp16 bookkeeping: 1e-2, the same skipped iterations), full
+#     recomputation on the GPU against none (1e-6), and 10 iterations of a tiny
+#     BERT with LAMB, GPU vs CPU (1e-4);
 #  4. the parity test under compute-sanitizer (memcheck and racecheck);
 #  5. TP=2 with two ranks on the one GPU (MPI over host staging) against TP=1.
-# Writes its logs to $OUT (the device tool's output folder) when set.
+# Works in /tmp/megac-gpu-check; when $OUT is set (the device tool's output folder,
+# which brings back few files) it gets table.md and logs.tar.gz (every log and metrics file).
 set -u
 cd "$(dirname "$0")/.."
-OUTDIR=${OUT:-/tmp/megac-gpu-check}
+OUTDIR=/tmp/megac-gpu-check
 mkdir -p "$OUTDIR"
 . tools/gpu_env.sh
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUTDIR/gpu.txt"
@@ -48,6 +52,51 @@ worst=$(paste <(losses "$OUTDIR/cpu.jsonl") <(losses "$OUTDIR/gpu.jsonl") |
 ok=$(awk -v w="$worst" 'BEGIN { print (w ~ /^n=/ || w > 1e-4) ? "FAIL" : "ok" }')
 row "GPT 50 iters fp32, GPU vs CPU losses" "$ok" "max rel diff $worst (limit 1e-4)"
 
+# compare TAG_A TAG_B N LIMIT NAME: the losses of two metrics files
+compare() {
+  local w ok
+  w=$(paste <(losses "$OUTDIR/$1.jsonl") <(losses "$OUTDIR/$2.jsonl") |
+      awk -v n="$3" '{d=($1-$2)/$1; if(d<0)d=-d; if(d>w)w=d; k++} END {if (k != n) print "n=" k; else printf "%.2e", w}')
+  ok=$(awk -v w="$w" -v l="$4" 'BEGIN { print (w ~ /^n=/ || w > l) ? "FAIL" : "ok" }')
+  row "$5" "$ok" "max rel diff $w (limit $4)"
+}
+skips() { grep -o '"skipped_iterations": [0-9]*' "$1" | awk '{ s += $2 } END { print s + 0 }'; }
+for p in bf16 fp16; do
+  OMP_NUM_THREADS=8 $M train gpt "${GPT[@]}" --$p --device cpu --metrics-file "$OUTDIR/cpu_$p.jsonl" > "$OUTDIR/gpt_cpu_$p.log" 2>&1
+  $M train gpt "${GPT[@]}" --$p --device cuda --metrics-file "$OUTDIR/gpu_$p.jsonl" > "$OUTDIR/gpt_gpu_$p.log" 2>&1
+  compare cpu_$p gpu_$p 50 1e-2 "GPT 50 iters --$p, GPU vs CPU losses"
+done
+row "fp16 skipped iterations GPU / CPU" "$([ "$(skips "$OUTDIR/gpu_fp16.jsonl")" = "$(skips "$OUTDIR/cpu_fp16.jsonl")" ] && echo ok || echo FAIL)" \
+  "$(skips "$OUTDIR/gpu_fp16.jsonl") / $(skips "$OUTDIR/cpu_fp16.jsonl")"
+$M train gpt "${GPT[@]}" --device cuda --recompute-granularity full --recompute-method uniform --recompute-num-layers 1 \
+  --metrics-file "$OUTDIR/gpu_rc.jsonl" > "$OUTDIR/gpt_gpu_rc.log" 2>&1
+compare gpu gpu_rc 50 1e-6 "GPT full recomputation vs none (GPU)"
+
+# a tiny BERT (made-up WordPiece vocabulary, LAMB, dropout), GPU vs CPU
+python3 - "$OUTDIR" <<'PY'
+import json, random, sys
+w = sys.argv[1]
+rng = random.Random(5)
+words = sorted({"".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 7))) for _ in range(400)})[:300]
+open(w + "/vocab.txt", "w").write("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "."] + words) + "\n")
+with open(w + "/corpus.jsonl", "w") as f:
+    for d in range(300):
+        topic = rng.sample(words, 40)
+        sents = []
+        for s in range(rng.randint(4, 9)):
+            ws = [rng.choice(topic) for _ in range(rng.randint(4, 10))]
+            sents.append(" ".join([ws[0].capitalize()] + ws[1:]) + ".")  # capitalised: the splitter sees sentences
+        f.write(json.dumps({"text": " ".join(sents)}) + "\n")
+PY
+$M preprocess --input "$OUTDIR/corpus.jsonl" --output-prefix "$OUTDIR/bc" --tokenizer-type BertWordPieceLowerCase \
+  --vocab-file "$OUTDIR/vocab.txt" --split-sentences --workers 1 > "$OUTDIR/bert_pre.log" 2>&1
+BERT=(--data-path "$OUTDIR/bc_text_sentence" --vocab-file "$OUTDIR/vocab.txt" --num-layers 2 --hidden-size 64
+      --num-attention-heads 4 --seq-length 64 --micro-batch-size 4 --global-batch-size 8 --optimizer lamb --lr 1e-2
+      --lr-warmup-iters 2 --train-iters 10 --log-interval 1 --eval-iters 0)
+OMP_NUM_THREADS=8 $M train bert "${BERT[@]}" --device cpu --metrics-file "$OUTDIR/bert_cpu.jsonl" > "$OUTDIR/bert_cpu.log" 2>&1
+$M train bert "${BERT[@]}" --device cuda --metrics-file "$OUTDIR/bert_gpu.jsonl" > "$OUTDIR/bert_gpu.log" 2>&1
+compare bert_cpu bert_gpu 10 1e-4 "BERT 10 iters LAMB, GPU vs CPU losses"
+
 # 4. compute-sanitizer
 for tool in memcheck racecheck; do
   compute-sanitizer --tool $tool --error-exitcode 9 ./build-gpu/tests/test_backend_parity > "$OUTDIR/sanitizer_$tool.log" 2>&1; rc=$?
@@ -70,3 +119,7 @@ echo "megac GPU check — $card — $(date -u +%Y-%m-%d)"
 printf '| %-44s | %-10s | %s |\n' "check" "result" "numbers"
 printf '|%s|%s|%s|\n' "----------------------------------------------" "------------" "--------------------------------"
 printf '%s\n' "${rows[@]}"
+if [ -n "${OUT:-}" ]; then
+  { echo "megac GPU check — $card — $(date -u +%Y-%m-%d)"; printf '%s\n' "${rows[@]}"; } > "$OUT/table.md"
+  (cd "$OUTDIR" && tar -czf "$OUT/logs.tar.gz" $(ls *.log *.jsonl *.txt 2>/dev/null))
+fi
