@@ -54,9 +54,9 @@ static int carve_acts(gpt_model_t *m, arena_t *ar) {
 #define TAKE(ptr, count) ((ptr) = arena_take(ar, (count) * sizeof(float)), ar->base && !(ptr))
     bad |= TAKE(a->lnf, BT * C) | TAKE(a->lnf_mean, BT) | TAKE(a->lnf_rstd, BT);
     bad |= TAKE(a->logits, BT * V);
-    /* sumexp and tlogit adjacent: one all-reduce carries both */
+    /* sumexp holds the sums and, right after the N rows of a forward, the target
+     * logits (a->tlogit, placed by gpt_forward): one all-reduce carries both */
     bad |= TAKE(a->rowmax, BT) | TAKE(a->sumexp, 2 * BT) | TAKE(a->losses, BT);
-    a->tlogit = a->sumexp ? a->sumexp + BT : NULL;
     bad |= TAKE(a->dloss, BT) | TAKE(a->dresid, BT * C);
     bad |= TAKE(c->attn_scratch, att) | TAKE(c->attn_dscratch, att) | TAKE(c->tmp, BT * C);
     bad |= TAKE(c->dtmp, BT * C) | TAKE(c->dln, BT * C) | TAKE(c->dsum, BT * C);
@@ -252,6 +252,7 @@ int gpt_forward(gpt_model_t *m, const int *tokens, const int *targets, const flo
     be->copy_to_device(be, a->targets, targets, (size_t)N * sizeof(int));
     be->xent_max(be, a->rowmax, a->logits, N, m->V_local, m->v_start, c->vocab_size);
     if (tf_tp_reduce(&m->tf, a->rowmax, (size_t)N, COMM_MAX, err) != 0) return -1;
+    a->tlogit = a->sumexp + N; /* adjacent to this forward's N sums (a smaller batch than the buffers) */
     be->xent_sumexp(be, a->sumexp, a->tlogit, a->logits, a->rowmax, a->targets, N, m->V_local,
                     m->v_start, c->vocab_size);
     if (tf_tp_reduce(&m->tf, a->sumexp, 2 * (size_t)N, COMM_SUM, err) != 0) return -1;

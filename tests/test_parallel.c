@@ -145,6 +145,12 @@ static void test_gradcheck(grid_t *g) {
         free(glob);
     }
     if (rank0) printf("gradcheck: TP=%d vs unsplit: worst tensor rel err %.3g, loss %.9g vs %.9g\n", g->tp_size, worst, l_tp, l_ref);
+    /* a forward shorter than the buffers (one row, fewer positions): the vocab-parallel
+     * loss still all-reduces this forward's target logits */
+    CHECK(gpt_forward(&ref, tok, tgt, NULL, 1, T - 3, 0, 0, &l_ref, &err) == 0 &&
+              gpt_forward(&m, tok, tgt, NULL, 1, T - 3, 0, 0, &l_tp, &err) == 0,
+          "short forward: %s", err.msg);
+    CHECK(fabs(l_ref - l_tp) / l_ref < 1e-6, "short forward: loss TP=%d %.9g vs TP=1 %.9g", g->tp_size, l_tp, l_ref);
     gpt_destroy(&m);
     gpt_destroy(&ref);
 }
