@@ -63,7 +63,7 @@ static int fsync_file(const char *path, err_t *err) {
     return 0;
 }
 
-static int mkdir_p(const char *path, err_t *err) {
+int ckpt_mkdirs(const char *path, err_t *err) {
     char buf[CKPT_PATH_MAX];
     if (strlen(path) >= sizeof buf) return err_set(err, "%s: path too long", path);
     strcpy(buf, path);
@@ -174,7 +174,7 @@ static int txn_names(ckpt_txn_t *tx, const char *root, int64_t iteration, err_t 
 }
 
 int ckpt_txn_begin(ckpt_txn_t *tx, const char *root, int64_t iteration, err_t *err) {
-    if (txn_names(tx, root, iteration, err) != 0 || mkdir_p(root, err) != 0) return -1;
+    if (txn_names(tx, root, iteration, err) != 0 || ckpt_mkdirs(root, err) != 0) return -1;
     if (rm_rf(tx->tmp, err) != 0) return -1; /* left by a save that crashed */
     if (mkdir(tx->tmp, 0755) != 0) return err_set(err, "%s: cannot create: %s", tx->tmp, strerror(errno));
     return 0;

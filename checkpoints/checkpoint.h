@@ -231,4 +231,7 @@ int ckpt_load_optim(ckpt_reader_t *r, backend_t *be, const ckpt_param_t *params,
 /* Reads every chunk of every dataset (HDF5 verifies each Fletcher32). */
 int ckpt_verify(ckpt_reader_t *r, int64_t *bytes, int *datasets, err_t *err);
 
+/* Creates path and its parents (an existing directory is fine). */
+int ckpt_mkdirs(const char *path, err_t *err);
+
 #endif

@@ -46,9 +46,7 @@ static const char *RNG_NOTE =
     "counter-based: every random number is Philox4x32-10 of (seed, purpose, rank, step) and the step "
     "derives from the iteration, so seed and iteration are the whole generator state";
 
-/* The double nearest the shortest decimal that reads back as f, so a float
- * field prints as 0.003 rather than 0.0030000000260770321. */
-static double f2d(float f) {
+double ckpt_json_float(float f) {
     char buf[32];
     for (int prec = 6; prec <= 9; prec++) {
         snprintf(buf, sizeof buf, "%.*g", prec, (double)f);
@@ -65,7 +63,7 @@ static int add_model_field(void *ctx, const char *key, const char *val, err_t *e
     double v = strtod(val, &end);
     if (end == val || *end || !isfinite(v))
         return err_set(err, "model configuration field %s: '%s' is not a number", key, val);
-    if (v != floor(v)) v = f2d((float)v); /* a float field */
+    if (v != floor(v)) v = ckpt_json_float((float)v); /* a float field */
     if (!cJSON_AddNumberToObject((cJSON *)ctx, key, v)) return err_set(err, "out of memory");
     return 0;
 }
@@ -113,12 +111,12 @@ int ckpt_meta_to_json(const ckpt_meta_t *m, char **json, err_t *err) {
     cJSON_AddStringToObject(opt, "type", m->adam.kind == OPTIM_LAMB ? "lamb" : "adamw");
     cJSON_AddBoolToObject(opt, "has_state", m->has_optimizer);
     cJSON_AddNumberToObject(opt, "step", (double)m->optimizer_step);
-    cJSON_AddNumberToObject(opt, "adam_beta1", f2d(m->adam.beta1));
-    cJSON_AddNumberToObject(opt, "adam_beta2", f2d(m->adam.beta2));
-    cJSON_AddNumberToObject(opt, "adam_eps", f2d(m->adam.eps));
-    cJSON_AddNumberToObject(opt, "weight_decay", f2d(m->adam.weight_decay));
-    cJSON_AddNumberToObject(lrs, "max_lr", f2d(m->schedule.lr));
-    cJSON_AddNumberToObject(lrs, "min_lr", f2d(m->schedule.min_lr));
+    cJSON_AddNumberToObject(opt, "adam_beta1", ckpt_json_float(m->adam.beta1));
+    cJSON_AddNumberToObject(opt, "adam_beta2", ckpt_json_float(m->adam.beta2));
+    cJSON_AddNumberToObject(opt, "adam_eps", ckpt_json_float(m->adam.eps));
+    cJSON_AddNumberToObject(opt, "weight_decay", ckpt_json_float(m->adam.weight_decay));
+    cJSON_AddNumberToObject(lrs, "max_lr", ckpt_json_float(m->schedule.lr));
+    cJSON_AddNumberToObject(lrs, "min_lr", ckpt_json_float(m->schedule.min_lr));
     cJSON_AddNumberToObject(lrs, "warmup_iters", (double)m->schedule.warmup_iters);
     cJSON_AddNumberToObject(lrs, "decay_iters", (double)m->schedule.decay_iters);
     cJSON_AddStringToObject(lrs, "decay_style", lr_decay_style_name(m->schedule.style));

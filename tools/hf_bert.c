@@ -455,12 +455,12 @@ static int write_config(const char *path, const bert_config_t *c, err_t *err) {
     cJSON_AddNumberToObject(o, "num_attention_heads", c->num_attention_heads);
     cJSON_AddNumberToObject(o, "intermediate_size", ffn_of(c));
     cJSON_AddStringToObject(o, "hidden_act", "gelu");
-    cJSON_AddNumberToObject(o, "hidden_dropout_prob", hf_json_float(c->hidden_dropout));
-    cJSON_AddNumberToObject(o, "attention_probs_dropout_prob", hf_json_float(c->attention_dropout));
+    cJSON_AddNumberToObject(o, "hidden_dropout_prob", ckpt_json_float(c->hidden_dropout));
+    cJSON_AddNumberToObject(o, "attention_probs_dropout_prob", ckpt_json_float(c->attention_dropout));
     cJSON_AddNumberToObject(o, "max_position_embeddings", c->max_position_embeddings);
     cJSON_AddNumberToObject(o, "type_vocab_size", c->type_vocab_size);
-    cJSON_AddNumberToObject(o, "initializer_range", hf_json_float(c->init_method_std));
-    cJSON_AddNumberToObject(o, "layer_norm_eps", hf_json_float(c->layernorm_epsilon));
+    cJSON_AddNumberToObject(o, "initializer_range", ckpt_json_float(c->init_method_std));
+    cJSON_AddNumberToObject(o, "layer_norm_eps", ckpt_json_float(c->layernorm_epsilon));
     cJSON_AddNumberToObject(o, "pad_token_id", 0);
     cJSON_AddStringToObject(o, "position_embedding_type", "absolute");
     cJSON_AddBoolToObject(o, "tie_word_embeddings", 1);
@@ -531,7 +531,7 @@ int hf_bert_export(const char *ckpt, const char *out_dir, err_t *err) {
         err_set(err, "out of memory for a %lld-element tensor", (long long)most);
         goto out;
     }
-    if (hf_mkdirs(out_dir, err) != 0) goto out;
+    if (ckpt_mkdirs(out_dir, err) != 0) goto out;
     snprintf(path, sizeof path, "%s/model.safetensors", out_dir);
     if (st_write_begin(&w, path, ts, nout, err) != 0) goto out;
     writing = 1;

@@ -66,31 +66,7 @@ int hf_json_int(const cJSON *cfg, const char *key, int lo, int hi, int *v, const
     return 0;
 }
 
-double hf_json_float(float f) {
-    char buf[32];
-    for (int prec = 6; prec <= 9; prec++) {
-        snprintf(buf, sizeof buf, "%.*g", prec, (double)f);
-        double d = strtod(buf, NULL);
-        if ((float)d == f) return d;
-    }
-    return (double)f;
-}
 
-int hf_mkdirs(const char *path, err_t *err) {
-    char buf[4096];
-    if (strlen(path) >= sizeof buf) return err_set(err, "%s: path too long", path);
-    strcpy(buf, path);
-    for (char *p = buf + 1;; p++) {
-        if (*p == '/' || *p == 0) {
-            char c = *p;
-            *p = 0;
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST) return err_set(err, "%s: cannot create: %s", buf, strerror(errno));
-            *p = c;
-            if (!c) break;
-        }
-    }
-    return 0;
-}
 
 int hf_write_json(const char *path, const cJSON *o, err_t *err) {
     char *text = cJSON_Print(o);

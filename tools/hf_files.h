@@ -18,11 +18,6 @@ int hf_read_json(const char *path, cJSON **out, err_t *err);
 int hf_json_num(const cJSON *cfg, const char *key, double *v, const char *path, err_t *err);
 /* A whole-number field in [lo, hi] into *v (unchanged when absent or null). */
 int hf_json_int(const cJSON *cfg, const char *key, int lo, int hi, int *v, const char *path, err_t *err);
-/* The double that prints as the shortest decimal reading back as f (1e-12, not
- * 9.9999999600419720e-13), for a config.json float. */
-double hf_json_float(float f);
-/* Creates path and its parents. */
-int hf_mkdirs(const char *path, err_t *err);
 /* Writes o, pretty-printed, to path (through path.tmp and a rename). */
 int hf_write_json(const char *path, const cJSON *o, err_t *err);
 

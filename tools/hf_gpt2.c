@@ -376,7 +376,7 @@ int hf_gpt2_export(const char *ckpt, const char *out_dir, err_t *err) {
         err_set(err, "out of memory for a %lld-element tensor", (long long)most);
         goto out;
     }
-    if (hf_mkdirs(out_dir, err) != 0) goto out;
+    if (ckpt_mkdirs(out_dir, err) != 0) goto out;
     snprintf(path, sizeof path, "%s/model.safetensors", out_dir);
     if (st_write_begin(&w, path, ts, nmap, err) != 0) goto out;
     writing = 1;
