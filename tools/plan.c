@@ -13,7 +13,7 @@
 #include "plan_model.h"
 
 typedef struct plan_opts {
-    const char *model, *preset, *precision, *optimizer, *software, *gpu;
+    const char *model, *preset, *precision, *optimizer, *software, *gpu, *recompute_granularity;
     int layers, hidden, heads, ffn, seq, max_pos, vocab, vocab_multiple;
     int tp, dp, world, micro, global, recompute, zero1, dry_run, bert_record, gpn;
     long long bucket, train_iters;
@@ -176,7 +176,9 @@ int cmd_plan(int argc, char **argv) {
         {"micro-batch-size", ARG_INT, &o.micro, "micro-batch per rank (8)", 0},
         {"global-batch-size", ARG_INT, &o.global, "global batch (micro-batch x DP)", 0},
         {"precision", ARG_STR, &o.precision, "fp32 | fp16 | bf16 (fp16: mixed precision, fp32 master weights)", 0},
-        {"recompute-activations", ARG_FLAG, &o.recompute, "recompute each layer's forward in backward (full)", 0},
+        {"recompute-activations", ARG_FLAG, &o.recompute, "selective recomputation (core attention), as Megatron-LM", 0},
+        {"recompute-granularity", ARG_STR, &o.recompute_granularity,
+         "full | selective (full: every layer's forward again, as the 2019-2021 papers)", 0},
         {"use-distributed-optimizer", ARG_FLAG, &o.zero1, "ZeRO-1: optimizer state sharded over DP", 0},
         {"optimizer", ARG_STR, &o.optimizer, "adam | lamb (adam)", 0},
         {"software", ARG_STR, &o.software, "megac | megatron-2019: whose kernels and DDP the time model describes "
@@ -290,7 +292,15 @@ int cmd_plan(int argc, char **argv) {
         if (plan_dry_run(&gcfg, o.tp, o.tp * o.dp, o.micro, o.global, o.zero1, stdout, &err) != 0) goto fail;
         return 0;
     }
-    l = (plan_layout_t){o.tp, o.dp, o.micro, o.global, (plan_precision_t)prec, o.recompute, o.zero1,
+    /* Megatron's flags, as megac train reads them; full is modelled as uniform groups of one layer */
+    tf_recompute_t rcp;
+    int full = o.recompute_granularity && strcmp(o.recompute_granularity, "full") == 0;
+    if (tf_recompute_parse(&rcp, o.recompute, o.recompute_granularity, full ? "uniform" : NULL, full ? 1 : 0, &err) != 0)
+        goto fail;
+    int recompute = rcp.granularity == TF_RECOMPUTE_FULL        ? PLAN_RECOMPUTE_FULL
+                    : rcp.granularity == TF_RECOMPUTE_SELECTIVE ? PLAN_RECOMPUTE_SELECTIVE
+                                                                : PLAN_RECOMPUTE_NONE;
+    l = (plan_layout_t){o.tp, o.dp, o.micro, o.global, (plan_precision_t)prec, recompute, o.zero1,
                         (plan_optimizer_t)opt, (plan_software_t)sw, o.bucket};
     if (plan_evaluate(&m, &l, &mach, &r, &err) != 0) goto fail;
     if (o.dry_run) { /* BERT: one rank's tensors, then the plan */
@@ -310,7 +320,8 @@ int cmd_plan(int argc, char **argv) {
     if (r.mem.total > mach.memory_bytes) {
         /* name the flags that would help and are not in use yet */
         char hint[256] = "";
-        if (!l.recompute) strcat(hint, "--recompute-activations, ");
+        if (l.recompute == PLAN_RECOMPUTE_NONE) strcat(hint, "--recompute-activations, ");
+        if (l.recompute != PLAN_RECOMPUTE_FULL) strcat(hint, "--recompute-granularity full, ");
         if (l.dp > 1 && !l.zero1 && l.software == PLAN_SW_MEGAC) strcat(hint, "--use-distributed-optimizer, ");
         if (l.micro_batch > 1) strcat(hint, "a smaller --micro-batch-size, ");
         strcat(hint, "a larger --tensor-model-parallel-size");

@@ -412,7 +412,9 @@ static double micro_flops(const plan_model_t *m, int tp, int b, int recompute) {
     double layer = 2.0 * (4.0 * h * h + 2.0 * h * f) + 4.0 * s * h;
     double head = 2.0 * h * V + (m->arch == PLAN_BERT ? 2.0 * h * h : 0.0);
     double seq_head = m->arch == PLAN_BERT ? 2.0 * h * h + 4.0 * h : 0.0;
-    return tokens * ((3.0 + recompute) * L * layer + 3.0 * head) + 3.0 * b * seq_head;
+    /* selective recomputation re-runs the core attention's forward (QK^T, x V): 4sh per token */
+    double again = recompute == PLAN_RECOMPUTE_FULL ? layer : recompute == PLAN_RECOMPUTE_SELECTIVE ? 4.0 * s * h : 0.0;
+    return tokens * ((3.0 * layer + again) * L + 3.0 * head) + 3.0 * b * seq_head;
 }
 
 /* Korthikanti et al. 2022, eq. 2 (tensor parallel, no sequence parallelism): bytes
@@ -437,7 +439,11 @@ static void memory(const plan_model_t *m, const plan_layout_t *l, const plan_mac
     double layer = layer_activation_bytes(m, l->tp, l->micro_batch, d);
     mem->activations_full = L * layer;
     mem->activations_recompute = L * d * s * b * h + layer; /* layer inputs + the one being recomputed */
-    mem->activations = l->recompute ? mem->activations_recompute : mem->activations_full;
+    /* selective (Korthikanti et al.): the 5as/(ht) softmax/dropout terms are recomputed */
+    mem->activations_selective = L * s * b * h * (10.0 + 24.0 / l->tp) * (d / 2.0);
+    mem->activations = l->recompute == PLAN_RECOMPUTE_FULL        ? mem->activations_recompute
+                       : l->recompute == PLAN_RECOMPUTE_SELECTIVE ? mem->activations_selective
+                                                                  : mem->activations_full;
     /* embedding dropout mask (1 byte), final LayerNorm (or MLM transform) input, and
      * the fp32 logits of the vocabulary slice the cross-entropy keeps */
     mem->output = s * b * h + d * s * b * h + 4.0 * s * b * plan_padded_vocab(m, l->tp) / l->tp;
@@ -455,7 +461,8 @@ int plan_evaluate(const plan_model_t *m, const plan_layout_t *l, const plan_mach
     if (plan_layout_validate(m, l, mach, err) != 0) return -1;
     const sw_profile_t *sw = &sw_profiles[l->software];
     memset(r, 0, sizeof *r);
-    int tp = l->tp, dp = l->dp, gpn = mach->gpus_per_node, rc = l->recompute ? 1 : 0;
+    /* rc: full recomputation's extra forward pass (selective adds only its FLOPs) */
+    int tp = l->tp, dp = l->dp, gpn = mach->gpus_per_node, rc = l->recompute == PLAN_RECOMPUTE_FULL;
     int d = l->precision == PLAN_FP32 ? 4 : 2;
     double peak = l->precision == PLAN_FP32 ? mach->peak_flops32 : mach->peak_flops16;
     double h = m->hidden_size, L = m->num_layers, tokens = (double)l->micro_batch * m->seq_length;
@@ -467,7 +474,7 @@ int plan_evaluate(const plan_model_t *m, const plan_layout_t *l, const plan_mach
     memory(m, l, mach, sw, r->params_local, &r->mem);
 
     /* one micro-batch on one rank */
-    r->flops_micro = micro_flops(m, tp, l->micro_batch, rc);
+    r->flops_micro = micro_flops(m, tp, l->micro_batch, l->recompute);
     double t_compute = r->flops_micro / tp / (mach->efficiency * peak);
     double passes = L * (sw->rep_fwd * (1 + rc) + sw->rep_bwd) + sw->rep_model;
     double t_rep = passes * d * tokens * h / mach->hbm_bandwidth;
@@ -608,7 +615,8 @@ static void row(FILE *f, const char *label, double value, const char *note) {
 void plan_print_report(FILE *f, const plan_model_t *m, const char *model_name, const plan_layout_t *l,
                        const plan_machine_t *mach, const plan_result_t *r) {
     const sw_profile_t *sw = &sw_profiles[l->software];
-    int tp = l->tp, dp = l->dp, rc = l->recompute ? 1 : 0, d = l->precision == PLAN_FP32 ? 4 : 2;
+    int tp = l->tp, dp = l->dp, rc = l->recompute == PLAN_RECOMPUTE_FULL, d = l->precision == PLAN_FP32 ? 4 : 2;
+    int sel = l->recompute == PLAN_RECOMPUTE_SELECTIVE;
     double peak = l->precision == PLAN_FP32 ? mach->peak_flops32 : mach->peak_flops16;
     char label[160];
     fprintf(f, "model: %s %s: %d layers, hidden %d, %d heads, FFN %d, sequence %d, vocabulary %d padded to %d "
@@ -620,7 +628,7 @@ void plan_print_report(FILE *f, const plan_model_t *m, const char *model_name, c
             tp, dp, tp * dp, r->nodes, mach->gpus_per_node, l->micro_batch, l->global_batch, r->micro_batches);
     fprintf(f, "        %s%s, %s, %s optimizer%s; time model of %s software\n",
             plan_precision_name(l->precision), l->precision == PLAN_FP32 ? "" : " mixed precision",
-            rc ? "full activation recomputation" : "no activation recomputation",
+            rc ? "full activation recomputation" : sel ? "selective activation recomputation" : "no activation recomputation",
             l->optimizer == PLAN_ADAM ? "Adam" : "LAMB", l->zero1 ? ", ZeRO-1 (state sharded over DP)" : "",
             plan_software_name(l->software));
     fprintf(f, "machine: %s, %d per node: %.1f TFLOP/s 16-bit tensor, %.1f TFLOP/s fp32, %.1f GiB at %.0f GB/s;\n"
@@ -644,7 +652,10 @@ void plan_print_report(FILE *f, const plan_model_t *m, const char *model_name, c
     row(f, label, gib(mem->optimizer), "");
     snprintf(label, sizeof label, "activations without recomputation: L x sbh(10 + 24/t + 5as/(ht))%s",
              d == 4 ? " x 2 (fp32)" : "");
-    row(f, label, gib(mem->activations_full), rc ? "" : "  <- used");
+    row(f, label, gib(mem->activations_full), rc || sel ? "" : "  <- used");
+    snprintf(label, sizeof label, "activations with selective recomputation: L x sbh(10 + 24/t)%s",
+             d == 4 ? " x 2 (fp32)" : "");
+    row(f, label, gib(mem->activations_selective), sel ? "  <- used" : "");
     snprintf(label, sizeof label, "activations with full recomputation: L x %d sbh (layer inputs) + one layer", d);
     row(f, label, gib(mem->activations_recompute), rc ? "  <- used" : "");
     row(f, "embedding dropout mask, final LN input, fp32 logits 4sbV/t", gib(mem->output), "");

@@ -78,7 +78,7 @@ typedef struct plan_layout {
     int tp, dp;                   /* tensor- and data-parallel sizes (world = tp * dp) */
     int micro_batch, global_batch;
     plan_precision_t precision;   /* fp16/bf16: mixed precision with fp32 master weights */
-    int recompute;                /* full recomputation of each layer's forward */
+    int recompute;                /* PLAN_RECOMPUTE_NONE | _FULL (every layer's forward) | _SELECTIVE (core attention) */
     int zero1;                    /* optimizer state sharded over DP */
     plan_optimizer_t optimizer;
     plan_software_t software;
@@ -109,10 +109,13 @@ typedef struct plan_tensor {
     int64_t split_offset;         /* this rank's first index along split_dim */
 } plan_tensor_t;
 
+enum { PLAN_RECOMPUTE_NONE = 0, PLAN_RECOMPUTE_FULL = 1, PLAN_RECOMPUTE_SELECTIVE = 2 };
+
 typedef struct plan_memory {
     double weights, grads, optimizer;
     double activations_full;      /* no recomputation */
     double activations_recompute; /* full recomputation: layer inputs + one layer */
+    double activations_selective; /* selective: without the attention's s x s terms */
     double activations;           /* the one the layout uses */
     double output;                /* embeddings' dropout mask, final LN input, fp32 logits */
     double comm_buffers, reserve, total;

@@ -33,14 +33,14 @@ refused() { # refused NAME EXPECTED-STDERR-TEXT ARGS...
 }
 
 paper="--preset gpt-8.3b --vocab-size 51200 --tensor-model-parallel-size 8 --world-size 512 --micro-batch-size 8 \
---global-batch-size 512 --recompute-activations"
+--global-batch-size 512 --recompute-granularity full"
 # shellcheck disable=SC2086
 ok "8.3B on 512 V100s fits" "fits," $paper --software megatron-2019
 # shellcheck disable=SC2086
 ok "8.3B on 512 V100s: aggregate" "PFLOP/s aggregate" $paper
 ok "BERT-Large record" "predicted time to train" --bert-record
 ok "BERT-3.9B plan" "parameters:" --model bert --preset bert-3.9b --tensor-model-parallel-size 8 --world-size 512 \
-    --micro-batch-size 4 --recompute-activations
+    --micro-batch-size 4 --recompute-granularity full
 ok "A100 plan" "A100-80GB" --gpu A100-80GB --preset gpt-8.3b --tensor-model-parallel-size 8 --world-size 64 \
     --micro-batch-size 4 --global-batch-size 512 --precision bf16 --use-distributed-optimizer
 ok "custom GPU" "my-gpu" --gpu my-gpu --gpu-peak-tflops 200 --gpu-memory-gb 48 --gpu-memory-bandwidth 1500 \
