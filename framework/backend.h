@@ -99,6 +99,19 @@ struct backend {
     void (*attention_backward)(backend_t *be, float *dqkv, float *scratch, float *dscratch,
                                const float *dout, const float *qkv, const float *probs,
                                const attn_shape_t *s);
+    /* Fused attention (Megatron's --use-flash-attn, flash-attention style): the same
+     * out as attention_forward (same masking and the same dropout mask: element
+     * (b, h, t, j) of the [B,NH,T,T] probabilities keeps rng_keep's index
+     * ((b*NH + h)*T + t)*T + j), computed over key tiles with the online softmax, so
+     * no [B,NH,T,T] tensor exists. lse[B,NH,T] gets each row's log-sum-exp of the
+     * scaled scores over its allowed keys (max + log sum), the softmax's only state
+     * kept for backward; -INFINITY for a row that sees no key (its out row is 0). */
+    void (*flash_attention_forward)(backend_t *be, float *out, float *lse, const float *qkv,
+                                    const attn_shape_t *s);
+    /* dqkv += ...: the probabilities recomputed from q, k and lse, the dropout mask
+     * from s->key, and rowsum(P * dP) as rowsum(dout * out) (out as forward wrote it) */
+    void (*flash_attention_backward)(backend_t *be, float *dqkv, const float *dout, const float *qkv,
+                                     const float *out, const float *lse, const attn_shape_t *s);
 
     /* ---- elementwise ---- */
     /* tanh_form: 1 = GPT-2's tanh approximation, 0 = exact erf (BERT) */

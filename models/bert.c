@@ -58,7 +58,7 @@ static int carve(bert_model_t *m, arena_t *ar) {
     size_t N = (size_t)m->B * m->T, C = m->C, F = m->F_local, M = m->M, B = m->B;
     size_t Cl = (size_t)m->NH_local * m->HS, att = (size_t)m->B * m->NH_local * m->T * m->T;
     tf_ctx_t shape = {.B = m->B, .T = m->T, .C = m->C, .NH = m->NH_local, .HS = m->HS, .F = m->F_local,
-                      .pre_ln = c->pre_ln};
+                      .pre_ln = c->pre_ln, .use_flash_attn = c->use_flash_attn};
     int bad = tf_stack_carve(&m->stack, &shape, ar) != 0;
 #define TAKE(ptr, count) ((ptr) = arena_take(ar, (count) * sizeof(float)), ar->base && !(ptr))
     bad |= TAKE(m->emb_sum, N * C) | TAKE(m->emb_mean, N) | TAKE(m->emb_rstd, N);
@@ -73,7 +73,9 @@ static int carve(bert_model_t *m, arena_t *ar) {
     m->s_tlogit = m->s_sumexp ? m->s_sumexp + B : NULL;
     bad |= TAKE(m->dresid, N * C) | TAKE(m->dmlm, M * C) | TAKE(m->dmlm2, M * C) | TAKE(m->dcls, B * C);
     bad |= TAKE(m->dcls2, B * C) | TAKE(m->key_mask, N);
-    bad |= TAKE(t->attn_scratch, att) | TAKE(t->attn_dscratch, att) | TAKE(t->tmp, N * C) | TAKE(t->dtmp, N * C);
+    t->attn_scratch = t->attn_dscratch = NULL; /* the fused attention needs no [B,NH,T,T] workspace */
+    if (!c->use_flash_attn) bad |= TAKE(t->attn_scratch, att) | TAKE(t->attn_dscratch, att);
+    bad |= TAKE(t->tmp, N * C) | TAKE(t->dtmp, N * C);
     bad |= TAKE(t->dln, N * C) | TAKE(t->dsum, N * C) | TAKE(t->datty, N * Cl) | TAKE(t->dqkv, N * 3 * Cl);
     bad |= TAKE(t->dfch, N * F) | TAKE(t->dfch_gelu, N * F);
 #undef TAKE
@@ -190,6 +192,7 @@ static void setup_ctx(bert_model_t *m, int B, int T, int train, uint32_t step) {
     c->hidden_dropout = train ? m->cfg.hidden_dropout : 0.0f;
     c->attention_dropout = train ? m->cfg.attention_dropout : 0.0f;
     c->seed = m->seed, c->step = step;
+    c->use_flash_attn = m->cfg.use_flash_attn;
 }
 
 static int check_batch(const bert_model_t *m, const bert_batch_t *b, err_t *err) {

@@ -33,6 +33,9 @@ typedef struct bert_config {
     /* Activation recomputation (tf_recompute_parse). A training-time choice that
      * changes no result: not part of the text form. Zeroed by the defaults: none. */
     tf_recompute_t recompute;
+    /* Megatron's --use-flash-attn: the fused attention ops (no [B,NH,T,T] tensors
+     * kept). Also a training-time choice: not part of the text form. */
+    int use_flash_attn;
 } bert_config_t;
 
 /* BERT-Base with BERT's vocabulary (30,522), sequence 512, post-LN. */
@@ -46,7 +49,7 @@ int64_t bert_param_count(const bert_config_t *c, int tp_size);
 int bert_config_to_text(const bert_config_t *c, char *buf, size_t len);
 int bert_config_from_text(bert_config_t *c, const char *text, err_t *err);
 /* Bytes of the activation arena bert_create would allocate (kept activations and
- * workspaces); it shrinks with cfg->recompute. */
+ * workspaces); it shrinks with cfg->recompute and cfg->use_flash_attn. */
 size_t bert_activation_bytes(const bert_config_t *cfg, int B, int T, int tp_size);
 
 /* One micro-batch, host arrays. */

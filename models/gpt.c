@@ -49,7 +49,8 @@ static int carve_acts(gpt_model_t *m, arena_t *ar) {
     size_t BT = (size_t)m->B * m->T, C = m->C, F = m->F_local, V = m->V_local;
     size_t C3 = 3 * (size_t)m->NH_local * m->HS, Cl = (size_t)m->NH_local * m->HS;
     size_t att = (size_t)m->B * m->NH_local * m->T * m->T;
-    tf_ctx_t shape = {.B = m->B, .T = m->T, .C = m->C, .NH = m->NH_local, .HS = m->HS, .F = m->F_local, .pre_ln = 1};
+    tf_ctx_t shape = {.B = m->B, .T = m->T, .C = m->C, .NH = m->NH_local, .HS = m->HS, .F = m->F_local, .pre_ln = 1,
+                      .use_flash_attn = m->cfg.use_flash_attn};
     int bad = tf_stack_carve(&a->stack, &shape, ar) != 0;
 #define TAKE(ptr, count) ((ptr) = arena_take(ar, (count) * sizeof(float)), ar->base && !(ptr))
     bad |= TAKE(a->lnf, BT * C) | TAKE(a->lnf_mean, BT) | TAKE(a->lnf_rstd, BT);
@@ -58,7 +59,9 @@ static int carve_acts(gpt_model_t *m, arena_t *ar) {
      * logits (a->tlogit, placed by gpt_forward): one all-reduce carries both */
     bad |= TAKE(a->rowmax, BT) | TAKE(a->sumexp, 2 * BT) | TAKE(a->losses, BT);
     bad |= TAKE(a->dloss, BT) | TAKE(a->dresid, BT * C);
-    bad |= TAKE(c->attn_scratch, att) | TAKE(c->attn_dscratch, att) | TAKE(c->tmp, BT * C);
+    c->attn_scratch = c->attn_dscratch = NULL; /* the fused attention needs no [B,NH,T,T] workspace */
+    if (!m->cfg.use_flash_attn) bad |= TAKE(c->attn_scratch, att) | TAKE(c->attn_dscratch, att);
+    bad |= TAKE(c->tmp, BT * C);
     bad |= TAKE(c->dtmp, BT * C) | TAKE(c->dln, BT * C) | TAKE(c->dsum, BT * C);
     bad |= TAKE(c->datty, BT * Cl) | TAKE(c->dqkv, BT * C3);
     bad |= TAKE(c->dfch, BT * F) | TAKE(c->dfch_gelu, BT * F);
@@ -211,6 +214,7 @@ static void setup_ctx(gpt_model_t *m, int B, int T, int train, uint32_t step) {
     c->hidden_dropout = train ? m->cfg.hidden_dropout : 0.0f;
     c->attention_dropout = train ? m->cfg.attention_dropout : 0.0f;
     c->seed = m->seed, c->step = step;
+    c->use_flash_attn = m->cfg.use_flash_attn;
 }
 
 int gpt_forward(gpt_model_t *m, const int *tokens, const int *targets, const float *mask, int B,

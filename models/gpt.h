@@ -37,6 +37,9 @@ typedef struct gpt_config {
     /* Activation recomputation (tf_recompute_parse). A training-time choice that
      * changes no result: not part of the text form. Zeroed by the defaults: none. */
     tf_recompute_t recompute;
+    /* Megatron's --use-flash-attn: the fused attention ops (no [B,NH,T,T] tensors
+     * kept). Also a training-time choice: not part of the text form. */
+    int use_flash_attn;
 } gpt_config_t;
 
 /* Megatron-LM defaults for the fields a preset does not set. */
@@ -110,7 +113,7 @@ void gpt_destroy(gpt_model_t *m);
 /* Bytes of device memory gpt_create would take (parameters + grads + activations). */
 size_t gpt_memory_bytes(const gpt_config_t *cfg, int B, int T, int tp_size);
 /* Of which the activation arena (kept activations and workspaces); it shrinks with
- * cfg->recompute. */
+ * cfg->recompute and cfg->use_flash_attn. */
 size_t gpt_activation_bytes(const gpt_config_t *cfg, int B, int T, int tp_size);
 
 /* N(0, std) weights by global position (identical for any TP size), output

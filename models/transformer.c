@@ -29,7 +29,8 @@ static int attention_branch(const tf_ctx_t *c, int l, const tf_layer_t *w, tf_la
     int N = c->B * c->T, C = c->C, Cl = c->NH * c->HS;
     be->matmul_forward(be, a->qkv, in, w->qkv_w, w->qkv_b, N, C, 3 * Cl);
     attn_shape_t s = attn_shape(c, l);
-    be->attention_forward(be, a->atty, a->probs, c->attn_scratch, a->qkv, &s);
+    if (c->use_flash_attn) be->flash_attention_forward(be, a->atty, a->lse, a->qkv, &s);
+    else be->attention_forward(be, a->atty, a->probs, c->attn_scratch, a->qkv, &s);
     /* row-parallel: partial sums all-reduced; the bias added once (by TP rank 0) */
     be->matmul_forward(be, c->tmp, a->atty, w->proj_w, c->tp_rank == 0 ? w->proj_b : NULL, N, Cl, C);
     if (tf_tp_reduce(c, c->tmp, (size_t)N * C, COMM_SUM, err) != 0) return -1;
@@ -93,8 +94,12 @@ static int attention_branch_backward(const tf_ctx_t *c, int l, const tf_layer_t 
     /* selective recomputation: the probabilities again from the kept qkv, the same
      * dropout key; the context lands in atty once more (the same values, after its
      * last use above) */
-    if (c->recompute_attention) be->attention_forward(be, a->atty, a->probs, c->attn_scratch, a->qkv, &s);
-    be->attention_backward(be, c->dqkv, c->attn_scratch, c->attn_dscratch, c->datty, a->qkv, a->probs, &s);
+    if (c->use_flash_attn) {
+        be->flash_attention_backward(be, c->dqkv, c->datty, a->qkv, a->atty, a->lse, &s);
+    } else {
+        if (c->recompute_attention) be->attention_forward(be, a->atty, a->probs, c->attn_scratch, a->qkv, &s);
+        be->attention_backward(be, c->dqkv, c->attn_scratch, c->attn_dscratch, c->datty, a->qkv, a->probs, &s);
+    }
     be->memset_zero(be, c->dln, NC * sizeof(float));
     be->matmul_backward(be, c->dln, g->qkv_w, g->qkv_b, c->dqkv, in, w->qkv_w, N, C, 3 * Cl);
     if (tf_tp_reduce(c, c->dln, NC, COMM_SUM, err) != 0) return -1;
@@ -241,17 +246,20 @@ void tf_stack_free(tf_stack_t *s) {
 
 #define TAKE(ptr, count) ((ptr) = arena_take(ar, (count) * sizeof(float)), ar->base && !(ptr))
 
-/* one layer's kept activations; probs from `probs` when it is shared (selective) */
+/* one layer's kept activations; probs from `probs` when it is shared (selective),
+ * lse instead of probs with flash attention */
 static int carve_layer(tf_layer_acts_t *a, const tf_ctx_t *sh, float *probs, int share_probs, arena_t *ar) {
     size_t N = (size_t)sh->B * sh->T, C = sh->C, F = sh->F, Cl = (size_t)sh->NH * sh->HS;
     size_t att = (size_t)sh->B * sh->NH * sh->T * sh->T;
     int bad = 0;
+    a->probs = a->lse = NULL;
     bad |= TAKE(a->ln1, N * C) | TAKE(a->ln1_mean, N) | TAKE(a->ln1_rstd, N);
     bad |= TAKE(a->qkv, N * 3 * Cl) | TAKE(a->atty, N * Cl) | TAKE(a->mid, N * C);
     bad |= TAKE(a->ln2_mean, N) | TAKE(a->ln2_rstd, N) | TAKE(a->fch, N * F) | TAKE(a->fch_gelu, N * F);
     if (sh->pre_ln) bad |= TAKE(a->ln2, N * C);
     else bad |= TAKE(a->sum2, N * C);
-    if (share_probs) a->probs = probs;
+    if (sh->use_flash_attn) bad |= TAKE(a->lse, (size_t)sh->B * sh->NH * sh->T);
+    else if (share_probs) a->probs = probs;
     else bad |= TAKE(a->probs, att);
     return bad;
 }
@@ -260,7 +268,7 @@ int tf_stack_carve(tf_stack_t *s, const tf_ctx_t *sh, arena_t *ar) {
     int L = s->L, bad = 0, span = 0, first, last;
     size_t NC = (size_t)sh->B * sh->T * sh->C, att = (size_t)sh->B * sh->NH * sh->T * sh->T;
     float *probs = NULL;
-    int selective = s->rc.granularity == TF_RECOMPUTE_SELECTIVE;
+    int selective = s->rc.granularity == TF_RECOMPUTE_SELECTIVE && !sh->use_flash_attn;
     if (selective) bad |= TAKE(probs, att);
     /* what is kept: every layer's input and activations, but of a recomputed group only its input */
     for (int l = 0; l < L; l++) {
@@ -302,7 +310,7 @@ int tf_stack_forward(const tf_ctx_t *c, tf_stack_t *s, const tf_layer_t *w, err_
 int tf_stack_backward(const tf_ctx_t *c, tf_stack_t *s, const tf_layer_t *w, tf_layer_t *g, float *dx,
                       void (*layer_done)(void *ctx, int l), void *ctx, err_t *err) {
     tf_ctx_t lc = *c;
-    lc.recompute_attention = s->rc.granularity == TF_RECOMPUTE_SELECTIVE;
+    lc.recompute_attention = s->rc.granularity == TF_RECOMPUTE_SELECTIVE && !c->use_flash_attn;
     for (int l = s->L - 1; l >= 0;) {
         int first, last;
         if (tf_recompute_group(&s->rc, s->L, l, &first, &last)) {

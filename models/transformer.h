@@ -12,7 +12,13 @@
  * stack (tf_stack_t) keeps what backward needs either per layer or, where the
  * setting recomputes it, in scratch shared by the layers; backward refills the
  * scratch by re-running the forward with the same dropout keys (and, under TP,
- * the same all-reduces), so the gradients are bitwise those of keeping it all. */
+ * the same all-reduces), so the gradients are bitwise those of keeping it all.
+ *
+ * Flash attention (Megatron's --use-flash-attn, tf_ctx_t.use_flash_attn): the
+ * backend's fused attention ops, which keep [B,NH,T] log-sum-exps instead of the
+ * [B,NH,T,T] probabilities and need no [B,NH,T,T] workspaces. The same function
+ * and dropout mask as the unfused ops (results equal to fp32 rounding). Selective
+ * recomputation has nothing left to recompute then: flash + selective is flash. */
 #ifndef MEGAC_TRANSFORMER_H
 #define MEGAC_TRANSFORMER_H
 
@@ -46,7 +52,8 @@ typedef struct tf_layer {
 /* What a layer keeps from forward for backward ([B*T, ...] rows). */
 typedef struct tf_layer_acts {
     float *ln1, *ln1_mean, *ln1_rstd; /* pre-LN: LN1(x); post-LN: LN1(x + attn) */
-    float *qkv, *atty, *probs;
+    float *qkv, *atty, *probs;        /* probs [B,NH,T,T]; NULL with flash attention */
+    float *lse;                       /* flash attention only: [B,NH,T] softmax log-sum-exp */
     float *mid;                       /* pre-LN: x + attn; post-LN: x + attn (LN1's input) */
     float *ln2, *ln2_mean, *ln2_rstd; /* pre-LN: LN2(mid); post-LN: unused (output = LN2(sum2)) */
     float *sum2;                      /* post-LN only: LN1(..) + mlp, LN2's input */
@@ -111,8 +118,10 @@ typedef struct tf_ctx {
     int recompute_attention;          /* selective recomputation (tf_stack_backward sets it): probs
                                        * are shared scratch, refilled from qkv before the attention
                                        * backward */
+    int use_flash_attn;               /* the fused attention ops: acts hold lse, not probs */
     /* workspaces: [B*T, C] tmp, dtmp, dln, dsum; [B*T, NH*HS] datty; [B*T, 3*NH*HS] dqkv;
-     * [B*T, F] dfch, dfch_gelu; [B, NH, T, T] attn_scratch, attn_dscratch */
+     * [B*T, F] dfch, dfch_gelu; [B, NH, T, T] attn_scratch, attn_dscratch (NULL, and not
+     * carved, with flash attention) */
     float *tmp, *dtmp, *dln, *dsum, *datty, *dqkv, *dfch, *dfch_gelu, *attn_scratch, *attn_dscratch;
 } tf_ctx_t;
 
@@ -147,7 +156,7 @@ typedef struct tf_stack {
 int tf_stack_init(tf_stack_t *s, int L, const tf_recompute_t *rc);
 void tf_stack_free(tf_stack_t *s);
 /* Carves the stack's buffers for shape->B x shape->T rows (shape->C, NH, HS, F,
- * pre_ln give the rest) from ar; in measure mode (ar->base NULL) only counts.
+ * pre_ln and use_flash_attn give the rest) from ar; in measure mode (ar->base NULL) only counts.
  * -1 when the arena is too small. */
 int tf_stack_carve(tf_stack_t *s, const tf_ctx_t *shape, arena_t *ar);
 /* resid[L] = layers(resid[0]). */

@@ -5,8 +5,8 @@
  * ||cuda - cpu|| / ||cpu||: at most 1e-5 for elementwise and normalisation ops,
  * 1e-4 for matmul and attention; NaN never passes. Backward ops start their
  * gradient buffers from random values, so accumulation (+=) is checked too.
- * Dropout masks, casts and copies must match exactly, and the reductions must
- * give bitwise-identical results when run twice on the GPU.
+ * Dropout masks, casts and copies must match exactly, and the reductions and
+ * the fused attention must give bitwise-identical results when run twice on the GPU.
  * Prints one line per op, `op  rel_err  PASS|FAIL`; exits 1 on any failure and
  * 77 (meson's skip code) when there is no CUDA backend or device. */
 #include <math.h>
@@ -428,6 +428,85 @@ static void test_attention(int causal, int mask_kind, float drop) {
     buf_free(&dscratch), buf_free(&dqkv), buf_free(&dout);
 }
 
+/* Fused attention with the attention test's shapes and masks, plus T = 70 (three
+ * 32-row tiles, the last partial) and head sizes 8, 40 and 64 (one, two and two
+ * register rows per lane). lse rows that see no key must be -inf on both sides;
+ * the rest are compared by relative error. Backward runs from the CPU's out and
+ * lse on both sides, accumulating onto random dqkv, and must repeat bitwise. */
+static double lse_rel(buf_t b) {
+    float *c = buf_get(b, 0), *g = buf_get(b, 1);
+    size_t n = b.bytes / sizeof(float), bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        if ((c[i] == -INFINITY) != (g[i] == -INFINITY)) bad++;
+        if (c[i] == -INFINITY) c[i] = g[i] = 0.0f;
+    }
+    double e = bad ? INFINITY : rel_err(c, g, n);
+    free(c), free(g);
+    return e;
+}
+
+static void test_flash_attention(int T, int HS, int causal, int mask_kind, float drop) {
+    const int B = 2, NH = 3, ld = 3 * NH * HS, C = NH * HS;
+    const size_t nqkv = (size_t)B * T * ld, nout = (size_t)B * T * C, nlse = (size_t)B * NH * T;
+    char label[96], name[160];
+    snprintf(label, sizeof label, "T=%d HS=%d causal=%d mask=%s p=%.1f", T, HS, causal,
+             mask_kind == 0 ? "none" : mask_kind == 1 ? "some" : "row0", drop);
+    float *hmask = xmalloc(sizeof(float) * (size_t)B * T);
+    for (int i = 0; i < B * T; i++) hmask[i] = 1.0f;
+    if (mask_kind == 1) hmask[3] = hmask[7] = hmask[T - 1] = hmask[T + 0] = hmask[T + 1] = 0.0f;
+    if (mask_kind == 2) {
+        hmask[0] = 0.0f;
+        for (int j = T / 2; j < T; j++) hmask[T + j] = 0.0f;
+    }
+    buf_t mask = buf_from(hmask, sizeof(float) * (size_t)B * T);
+    buf_t qkv = rand_buf(nqkv, 1.0f, 0.0f), out = buf_new(nout * sizeof(float));
+    buf_t lse = buf_new(nlse * sizeof(float)), ref = buf_new(nout * sizeof(float));
+    buf_t probs = buf_new((size_t)B * NH * T * T * sizeof(float));
+    buf_t scratch = buf_new((size_t)B * NH * T * T * sizeof(float));
+    rng_key_t key = {SEED | (0xabcdull << 40), rng_stream(RNG_PURPOSE_DROPOUT, 4, 1), 11};
+    attn_shape_t sh[2];
+    EACH(s) {
+        attn_shape_t a = {B, T, NH, HS, causal, mask_kind ? F(mask, s) : NULL, drop, key};
+        sh[s] = a;
+    }
+    /* poison: every output element must be written */
+    float *nan = xmalloc(nout * sizeof(float));
+    for (size_t i = 0; i < nout; i++) nan[i] = NAN;
+    buf_set(out, nan);
+    EACH(s) be[s]->flash_attention_forward(be[s], F(out, s), F(lse, s), F(qkv, s), &sh[s]);
+    snprintf(name, sizeof name, "flash_attention_forward %s", label);
+    report(name, worse(buf_rel(out), lse_rel(lse)), TOL_GEMM);
+    /* the GPU's fused op against the CPU's unfused one: the same dropout mask */
+    be[0]->attention_forward(be[0], F(ref, 0), F(probs, 0), F(scratch, 0), F(qkv, 0), &sh[0]);
+    float *href = buf_get(ref, 0), *gout = buf_get(out, 1);
+    snprintf(name, sizeof name, "flash_attention_forward %s vs attention", label);
+    report(name, rel_err(href, gout, nout), TOL_GEMM);
+    free(href), free(gout);
+    void *ofirst = buf_get(out, 1), *lfirst = buf_get(lse, 1);
+    be[1]->flash_attention_forward(be[1], F(out, 1), F(lse, 1), F(qkv, 1), &sh[1]);
+    snprintf(name, sizeof name, "flash_attention_forward %s out", label);
+    report_repeat(name, out, ofirst);
+    snprintf(name, sizeof name, "flash_attention_forward %s lse", label);
+    report_repeat(name, lse, lfirst);
+    free(ofirst), free(lfirst);
+
+    /* backward from the CPU's out and lse on both sides */
+    float *ho = buf_get(out, 0), *hl = buf_get(lse, 0);
+    buf_set(out, ho), buf_set(lse, hl);
+    float *start = host_randn(nqkv, 1.0f, 0.0f);
+    buf_t dqkv = buf_from(start, nqkv * sizeof(float)), dout = rand_buf(nout, 1.0f, 0.0f);
+    EACH(s) be[s]->flash_attention_backward(be[s], F(dqkv, s), F(dout, s), F(qkv, s), F(out, s), F(lse, s), &sh[s]);
+    snprintf(name, sizeof name, "flash_attention_backward %s", label);
+    report(name, buf_rel(dqkv), TOL_GEMM);
+    void *first = buf_get(dqkv, 1);
+    be[1]->copy_to_device(be[1], dqkv.p[1], start, dqkv.bytes);
+    be[1]->flash_attention_backward(be[1], F(dqkv, 1), F(dout, 1), F(qkv, 1), F(out, 1), F(lse, 1), &sh[1]);
+    report_repeat(name, dqkv, first);
+    free(first), free(start), free(ho), free(hl), free(nan), free(hmask);
+    buf_free(&mask), buf_free(&qkv), buf_free(&out), buf_free(&lse), buf_free(&ref), buf_free(&probs);
+    buf_free(&scratch), buf_free(&dqkv), buf_free(&dout);
+}
+
 /* ---------------------------------------------------------------- elementwise */
 
 static void test_elementwise(size_t n) {
@@ -688,6 +767,12 @@ int main(void) {
         test_attention(1, 0, drop);
         test_attention(0, 1, drop);
         test_attention(1, 2, drop);
+        test_flash_attention(37, 8, 1, 0, drop);
+        test_flash_attention(37, 8, 0, 1, drop);
+        test_flash_attention(37, 8, 1, 2, drop);
+        test_flash_attention(70, 40, 1, 1, drop);
+        test_flash_attention(70, 64, 0, 2, drop);
+        test_flash_attention(70, 64, 1, 0, drop);
     }
     test_elementwise(37 * 70);
     test_xent(37, 70, 35, 90);

@@ -189,6 +189,82 @@ static void test_attention(int causal, int masked, float drop) {
     free(c.qkv), free(c.out);
 }
 
+/* ---------------- fused (flash) attention
+ * Against the attention op (the same dropout mask, so equal to fp32 rounding),
+ * lse against a double log-sum-exp, and at the small size the gradient against
+ * finite differences of the double reference. T = 70 spans two of the CPU's
+ * 64-key tiles. mask 1: keys 2, 5 of batch 0 and key 0 of batch 1 (with causal,
+ * batch 1's first query sees no key); mask 2: every key of batch 1 (no query of
+ * it sees a key). dqkv starts from random values: accumulation is checked. */
+static void test_flash_attention(int T, int causal, int mask, float drop, int fd) {
+    const int B = 2, NH = 2, HS = 3, C = NH * HS, NQ = B * T * 3 * C, NO = B * T * C, NP = B * NH * T * T;
+    float *qkv = malloc(sizeof(float) * NQ), *R = malloc(sizeof(float) * NO), *km = malloc(sizeof(float) * B * T);
+    float *out = malloc(sizeof(float) * NO), *fout = malloc(sizeof(float) * NO), *lse = malloc(sizeof(float) * B * NH * T);
+    float *probs = malloc(sizeof(float) * NP), *scratch = malloc(sizeof(float) * NP), *dscratch = malloc(sizeof(float) * NP);
+    float *g0 = malloc(sizeof(float) * NQ), *dqkv = malloc(sizeof(float) * NQ), *fdqkv = malloc(sizeof(float) * NQ);
+    fill_normal(qkv, NQ, 1.0f, 33), fill_normal(R, NO, 1.0f, 34), fill_normal(g0, NQ, 1.0f, 35);
+    for (int i = 0; i < B * T; i++) km[i] = mask == 2 && i >= T ? 0.0f : 1.0f;
+    if (mask == 1) km[2] = km[5] = km[T + 0] = 0.0f;
+    attn_shape_t s = {B, T, NH, HS, causal, mask ? km : NULL, drop, {99, 7, 3}};
+    char label[96];
+    snprintf(label, sizeof label, "flash attention(T %d, causal %d, mask %d, dropout %g)", T, causal, mask, drop);
+
+    be->attention_forward(be, out, probs, scratch, qkv, &s);
+    for (int i = 0; i < NO; i++) fout[i] = NAN; /* every element must be written */
+    be->flash_attention_forward(be, fout, lse, qkv, &s);
+    double e = rel_err_ff(fout, out, NO);
+    CHECK(e <= TOL_ELEM, "%s forward vs attention_forward rel err %g", label, e);
+    /* lse: log sum_j exp(s_j) over the allowed keys, -inf where there is none */
+    double *lref = malloc(sizeof(double) * B * NH * T);
+    int inf_bad = 0;
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++)
+            for (int t = 0; t < T; t++) {
+                const float *q = qkv + (size_t)(b * T + t) * 3 * C + h * 3 * HS;
+                double mx = -INFINITY, sum = 0, sc[128];
+                for (int j = 0; j < T; j++) {
+                    const float *k = qkv + (size_t)(b * T + j) * 3 * C + h * 3 * HS + HS;
+                    int ok = !(causal && j > t) && !(mask && km[b * T + j] == 0.0f);
+                    sc[j] = -INFINITY;
+                    if (ok) {
+                        sc[j] = 0;
+                        for (int d = 0; d < HS; d++) sc[j] += (double)q[d] * k[d];
+                        sc[j] /= sqrt((double)HS);
+                    }
+                    if (sc[j] > mx) mx = sc[j];
+                }
+                for (int j = 0; j < T; j++) sum += sc[j] == -INFINITY ? 0.0 : exp(sc[j] - mx);
+                int r = (b * NH + h) * T + t;
+                lref[r] = sum > 0 ? mx + log(sum) : 0.0;
+                if ((sum > 0) != (lse[r] != -INFINITY)) inf_bad++;
+                if (sum == 0) lse[r] = 0.0f; /* compared apart */
+            }
+    e = rel_err_fd(lse, lref, B * NH * T);
+    CHECK(inf_bad == 0 && e <= TOL_ELEM, "%s lse rel err %g, %d rows with the wrong -inf", label, e, inf_bad);
+    free(lref);
+
+    memcpy(dqkv, g0, sizeof(float) * NQ), memcpy(fdqkv, g0, sizeof(float) * NQ);
+    be->attention_backward(be, dqkv, scratch, dscratch, R, qkv, probs, &s);
+    be->flash_attention_forward(be, fout, lse, qkv, &s); /* lse again (the check above zeroed -inf rows) */
+    be->flash_attention_backward(be, fdqkv, R, qkv, fout, lse, &s);
+    for (int i = 0; i < NQ; i++) dqkv[i] -= g0[i], fdqkv[i] -= g0[i];
+    e = rel_err_ff(fdqkv, dqkv, NQ);
+    CHECK(e <= TOL_CHAIN, "%s backward vs attention_backward rel err %g", label, e);
+    if (fd) {
+        at_ctx c = {to_d(qkv, NQ), malloc(sizeof(double) * NO), R, B, T, NH, HS, causal, s.key_mask, drop, s.key};
+        double *g = malloc(sizeof(double) * NQ);
+        at_loss(&c);
+        e = rel_err_fd(fout, c.out, NO);
+        CHECK(e < TOL_ELEM, "%s forward vs double reference rel err %g", label, e);
+        fd_grad(at_loss, &c, c.qkv, NQ, g);
+        e = rel_err_fd(fdqkv, g, NQ);
+        CHECK(e < TOL_CHAIN, "%s backward vs finite differences rel err %g", label, e);
+        free(c.qkv), free(c.out), free(g);
+    }
+    free(qkv), free(R), free(km), free(out), free(fout), free(lse), free(probs), free(scratch), free(dscratch);
+    free(g0), free(dqkv), free(fdqkv);
+}
+
 /* ---------------- embeddings */
 static void test_embedding(void) {
     enum { B = 2, T = 3, N = B * T, C = 4, V = 7 };
@@ -334,6 +410,16 @@ int main(void) {
     test_attention(1, 0, 0.3f);
     test_attention(0, 1, 0.0f);
     test_attention(1, 1, 0.2f);
+    for (int d = 0; d < 2; d++) {
+        float drop = d ? 0.2f : 0.0f;
+        test_flash_attention(6, 1, 0, drop, 1);
+        test_flash_attention(6, 0, 1, drop, 1);
+        test_flash_attention(6, 1, 1, drop, 1);
+        test_flash_attention(6, 0, 2, drop, 1);
+        test_flash_attention(70, 1, 1, drop, 0);
+        test_flash_attention(70, 0, 1, drop, 0);
+        test_flash_attention(70, 1, 2, drop, 0);
+    }
     test_embedding();
     test_dropout();
     test_xent();

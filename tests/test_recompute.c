@@ -6,6 +6,10 @@
  *            gradient with selective and full (uniform and block) recomputation are
  *            bitwise identical to keeping all activations, and the activation
  *            arena is smaller (but for uniform with N = layers: one group of all);
+ *   flash:   the same models with flash attention (--use-flash-attn), under every
+ *            recompute setting: losses and gradients within 1e-5 of the unfused
+ *            model's, bitwise equal across the recompute settings, and an arena
+ *            without the [B,NH,T,T] tensors (selective is flash's own arena);
  *   memory:  the arena at GPT-2 124M and BERT-Large training shapes, per setting. */
 #include <string.h>
 
@@ -131,7 +135,7 @@ static void random_tokens(int *t, int n, int vocab, uint32_t stream) {
     for (int i = 0; i < n; i++) t[i] = (int)(rng_u32(k, (uint64_t)i) % (uint32_t)vocab);
 }
 
-static void gpt_run(int i, outcome_t *o) {
+static void gpt_run(int i, int flash, outcome_t *o) {
     enum { B = 2, T = 8, V = 37 };
     gpt_config_t cfg;
     gpt_config_defaults(&cfg);
@@ -140,6 +144,7 @@ static void gpt_run(int i, outcome_t *o) {
     cfg.vocab_size = V, cfg.make_vocab_size_divisible_by = 8;
     cfg.hidden_dropout = 0.1f, cfg.attention_dropout = 0.2f;
     cfg.recompute = setting(i);
+    cfg.use_flash_attn = flash;
     gpt_model_t m;
     err_t err;
     memset(o, 0, sizeof *o);
@@ -169,7 +174,7 @@ static void test_gpt(void) {
     outcome_t o[NSET];
     printf("tiny GPT (%d layers, dropout on), two micro-batches, against no recomputation:\n", LAYERS);
     for (int i = 0; i < NSET; i++) {
-        gpt_run(i, &o[i]);
+        gpt_run(i, 0, &o[i]);
         if (o[i].grads) compare("GPT", i, &o[i], &o[0]);
     }
     for (int i = 0; i < NSET; i++) free(o[i].grads);
@@ -177,7 +182,7 @@ static void test_gpt(void) {
 
 /* ---------------------------------------------------------------- BERT */
 
-static void bert_run(int pre_ln, int i, outcome_t *o) {
+static void bert_run(int pre_ln, int i, int flash, outcome_t *o) {
     enum { B = 2, T = 8, V = 29 };
     bert_config_t cfg;
     bert_config_defaults(&cfg);
@@ -187,6 +192,7 @@ static void bert_run(int pre_ln, int i, outcome_t *o) {
     cfg.pre_ln = pre_ln, cfg.layernorm_epsilon = 1e-5f;
     cfg.hidden_dropout = 0.1f, cfg.attention_dropout = 0.2f;
     cfg.recompute = setting(i);
+    cfg.use_flash_attn = flash;
     bert_model_t m;
     err_t err;
     memset(o, 0, sizeof *o);
@@ -224,10 +230,91 @@ static void test_bert(int pre_ln) {
     const char *name = pre_ln ? "BERT pre-LN" : "BERT post-LN";
     printf("tiny %s (%d layers, padding, dropout on), two micro-batches, against no recomputation:\n", name, LAYERS);
     for (int i = 0; i < NSET; i++) {
-        bert_run(pre_ln, i, &o[i]);
+        bert_run(pre_ln, i, 0, &o[i]);
         if (o[i].grads) compare(name, i, &o[i], &o[0]);
     }
     for (int i = 0; i < NSET; i++) free(o[i].grads);
+}
+
+/* ---------------------------------------------------------------- flash attention */
+
+#define TOL_FLASH 1e-5
+
+static double loss_rel(const outcome_t *o, const outcome_t *ref) {
+    double num = 0, den = 0;
+    for (int k = 0; k < 3; k++) num += (o->loss[k] - ref->loss[k]) * (o->loss[k] - ref->loss[k]), den += ref->loss[k] * ref->loss[k];
+    return sqrt(num / den);
+}
+
+/* run(i, flash, o) for every setting with flash on, against the unfused model
+ * without recomputation (ref) and flash without recomputation (o[0]) */
+static void flash_compare(const char *model, const outcome_t *ref, outcome_t *o, const outcome_t *ref_sel) {
+    for (int i = 0; i < NSET; i++) {
+        char d[64];
+        tf_recompute_t r = setting(i);
+        tf_recompute_describe(&r, d, sizeof d);
+        if (!o[i].grads || !ref->grads) continue;
+        double el = loss_rel(&o[i], ref), eg = o[i].n == ref->n ? rel_err_ff(o[i].grads, ref->grads, ref->n) : INFINITY;
+        CHECK(el <= TOL_FLASH && eg <= TOL_FLASH, "%s flash, %s: losses rel err %g, gradients rel err %g vs unfused", model,
+              d, el, eg);
+        size_t diff = 0;
+        for (size_t k = 0; o[i].n == o[0].n && k < o[i].n; k++)
+            diff += memcmp(&o[i].grads[k], &o[0].grads[k], sizeof(float)) != 0;
+        CHECK(o[i].n == o[0].n && diff == 0 && memcmp(o[i].loss, o[0].loss, sizeof o[i].loss) == 0,
+              "%s flash, %s: %zu gradient elements (or the losses) differ from flash without recomputation", model, d,
+              diff);
+        /* no [B,NH,T,T]: smaller than unfused with the same setting (but selective,
+         * which already shares one; flash + selective is flash alone) */
+        if (r.granularity == TF_RECOMPUTE_SELECTIVE) {
+            CHECK(o[i].act_bytes == o[0].act_bytes, "%s flash, selective: arena %zu bytes, not flash's %zu", model,
+                  o[i].act_bytes, o[0].act_bytes);
+            CHECK(o[i].act_bytes < ref_sel->act_bytes, "%s flash, selective: arena %zu bytes, not below %zu", model,
+                  o[i].act_bytes, ref_sel->act_bytes);
+        }
+        printf("  flash + %-34s arena %7zu bytes (%5.1f%% of unfused none), losses %.1e gradients %.1e%s\n", d,
+               o[i].act_bytes, 100.0 * (double)o[i].act_bytes / (double)ref->act_bytes, el, eg,
+               i == 0 ? "" : diff == 0 ? ", bitwise flash's" : ", DIFFER from flash's");
+    }
+}
+
+static void test_flash(void) {
+    outcome_t ref, sel, o[NSET];
+    printf("tiny GPT (%d layers, dropout on) with flash attention, against the unfused model:\n", LAYERS);
+    gpt_run(0, 0, &ref), gpt_run(1, 0, &sel);
+    for (int i = 0; i < NSET; i++) gpt_run(i, 1, &o[i]);
+    flash_compare("GPT", &ref, o, &sel);
+    for (int i = 0; i < NSET; i++) {
+        tf_recompute_t r = setting(i);
+        if (r.granularity != TF_RECOMPUTE_SELECTIVE && o[i].grads) {
+            outcome_t un;
+            gpt_run(i, 0, &un);
+            CHECK(o[i].act_bytes < un.act_bytes, "GPT flash setting %d: arena %zu bytes, not below unfused %zu", i,
+                  o[i].act_bytes, un.act_bytes);
+            free(un.grads);
+        }
+    }
+    free(ref.grads), free(sel.grads);
+    for (int i = 0; i < NSET; i++) free(o[i].grads);
+    for (int pre_ln = 0; pre_ln < 2; pre_ln++) {
+        const char *name = pre_ln ? "BERT pre-LN" : "BERT post-LN";
+        printf("tiny %s (%d layers, padding, dropout on) with flash attention, against the unfused model:\n", name,
+               LAYERS);
+        bert_run(pre_ln, 0, 0, &ref), bert_run(pre_ln, 1, 0, &sel);
+        for (int i = 0; i < NSET; i++) bert_run(pre_ln, i, 1, &o[i]);
+        flash_compare(name, &ref, o, &sel);
+        for (int i = 0; i < NSET; i++) {
+            tf_recompute_t r = setting(i);
+            if (r.granularity != TF_RECOMPUTE_SELECTIVE && o[i].grads) {
+                outcome_t un;
+                bert_run(pre_ln, i, 0, &un);
+                CHECK(o[i].act_bytes < un.act_bytes, "%s flash setting %d: arena %zu bytes, not below unfused %zu",
+                      name, i, o[i].act_bytes, un.act_bytes);
+                free(un.grads);
+            }
+        }
+        free(ref.grads), free(sel.grads);
+        for (int i = 0; i < NSET; i++) free(o[i].grads);
+    }
 }
 
 /* ---------------------------------------------------------------- memory at real shapes */
@@ -257,6 +344,19 @@ static void test_memory(void) {
                100.0 * ba / b0);
         if (i > 0) CHECK(ga < g0 && ba < b0, "%s: the arena did not shrink (%zu vs %zu, %zu vs %zu)", d, ga, g0, ba, b0);
     }
+    /* flash attention: no [B,NH,T,T] probabilities or workspaces */
+    static const setting_t flash[] = {{NULL, NULL, 0}, {"full", "uniform", 1}, {"full", "block", 6}};
+    g.use_flash_attn = b.use_flash_attn = 1;
+    for (int i = 0; i < 3; i++) {
+        g.recompute = b.recompute = parse_ok(0, flash[i].gran, flash[i].method, flash[i].n);
+        size_t ga = gpt_activation_bytes(&g, 8, 1024, 1), ba = bert_activation_bytes(&b, 8, 512, 1);
+        char d[64], f[80];
+        tf_recompute_describe(&g.recompute, d, sizeof d);
+        snprintf(f, sizeof f, "flash + %s", d);
+        printf("  %-42s %10.1f (%5.1f%%)     %10.1f (%5.1f%%)\n", f, ga / 1048576.0, 100.0 * ga / g0, ba / 1048576.0,
+               100.0 * ba / b0);
+        CHECK(ga < g0 && ba < b0, "%s: the arena did not shrink (%zu vs %zu, %zu vs %zu)", f, ga, g0, ba, b0);
+    }
 }
 
 int main(void) {
@@ -264,6 +364,7 @@ int main(void) {
     test_gpt();
     test_bert(0);
     test_bert(1);
+    test_flash();
     test_memory();
     return test_exit("test_recompute");
 }

@@ -244,6 +244,7 @@ int cmd_train_bert(int argc, char **argv) {
     lr_schedule_t sched;
     adamw_config_t acfg;
     if (!failed && train_common_recompute(&o, &cfg.recompute, &err) != 0) failed = 1;
+    cfg.use_flash_attn = o.use_flash_attn;
     if (!failed && (bert_config_validate(&cfg, 1, &err) != 0 || train_common_check(&o, &sched, &acfg, &err) != 0 ||
                     train_ckpt_check(&ck, &err) != 0))
         failed = 1;
@@ -279,7 +280,8 @@ int cmd_train_bert(int argc, char **argv) {
         char prec[128], rec[128];
         train_base_describe_precision(&job.base, prec, sizeof prec);
         tf_recompute_describe(&cfg.recompute, rec, sizeof rec);
-        printf("precision: %s; activation recomputation: %s\n", prec, rec);
+        printf("precision: %s; activation recomputation: %s; flash attention: %s\n", prec, rec,
+               cfg.use_flash_attn ? "on" : "off");
         if (job.ckpt.note[0]) printf("%s\n", job.ckpt.note);
         fflush(stdout);
     }

@@ -54,6 +54,7 @@ void train_common_specs(train_common_t *o, arg_spec_t *s) {
         {"recompute-method", ARG_STR, &o->recompute_method, "full: uniform | block", 0},
         {"recompute-num-layers", ARG_INT, &o->recompute_num_layers,
          "full: layers per checkpointed group (uniform) or layers recomputed (block)", 0},
+        {"use-flash-attn", ARG_FLAG, &o->use_flash_attn, "fused attention: no [B,heads,T,T] tensors kept", 0},
     };
     memcpy(s, specs, sizeof specs);
 }

@@ -229,6 +229,7 @@ int cmd_train_gpt(int argc, char **argv) {
         gpt_data_vocab_size(&dopts, &cfg.vocab_size, &err) != 0)
         failed = 1;
     if (!failed && train_common_recompute(c, &cfg.recompute, &err) != 0) failed = 1;
+    cfg.use_flash_attn = c->use_flash_attn;
     if (!failed && gpt_config_validate(&cfg, 1, &err) != 0) failed = 1;
     if (!failed && train_common_check_batch(c, &err) != 0) failed = 1;
     if (!failed && o.print_params) {
@@ -281,7 +282,8 @@ int cmd_train_gpt(int argc, char **argv) {
         char prec[128], rec[128];
         train_base_describe_precision(&job.base, prec, sizeof prec);
         tf_recompute_describe(&cfg.recompute, rec, sizeof rec);
-        printf("precision: %s; activation recomputation: %s\n", prec, rec);
+        printf("precision: %s; activation recomputation: %s; flash attention: %s\n", prec, rec,
+               cfg.use_flash_attn ? "on" : "off");
         if (job.ckpt.note[0]) printf("%s\n", job.ckpt.note);
         fflush(stdout);
     }

@@ -1,7 +1,8 @@
 /* cpu_ops.h — the CPU backend's op functions, shared by its source files.
  * Each file implements one family: cpu_dense.c (embeddings, LayerNorm, linear),
- * cpu_attention.c, cpu_elementwise.c (GELU, dropout, add, cross-entropy,
- * reductions, AdamW, casts). cpu_backend.c assembles the table. */
+ * cpu_attention.c, cpu_flash_attention.c (the fused attention), cpu_elementwise.c
+ * (GELU, dropout, add, cross-entropy, reductions, AdamW, casts). cpu_backend.c
+ * assembles the table. */
 #ifndef MEGAC_CPU_OPS_H
 #define MEGAC_CPU_OPS_H
 
@@ -34,6 +35,10 @@ void cpu_attention_forward(backend_t *be, float *out, float *probs, float *scrat
 void cpu_attention_backward(backend_t *be, float *dqkv, float *scratch, float *dscratch,
                             const float *dout, const float *qkv, const float *probs,
                             const attn_shape_t *s);
+void cpu_flash_attention_forward(backend_t *be, float *out, float *lse, const float *qkv,
+                                 const attn_shape_t *s);
+void cpu_flash_attention_backward(backend_t *be, float *dqkv, const float *dout, const float *qkv,
+                                  const float *out, const float *lse, const attn_shape_t *s);
 
 void cpu_gelu_forward(backend_t *be, float *out, const float *inp, size_t n, int tanh_form);
 void cpu_gelu_backward(backend_t *be, float *dinp, const float *inp, const float *dout, size_t n,

@@ -134,6 +134,8 @@ static void cuda_fill_table(backend_t *t) {
     t->matmul_backward = cuda_matmul_backward;
     t->attention_forward = cuda_attention_forward;
     t->attention_backward = cuda_attention_backward;
+    t->flash_attention_forward = cuda_flash_attention_forward;
+    t->flash_attention_backward = cuda_flash_attention_backward;
     t->gelu_forward = cuda_gelu_forward;
     t->gelu_backward = cuda_gelu_backward;
     t->tanh_forward = cuda_tanh_forward;

@@ -1,6 +1,7 @@
 /* cuda_ops.cuh — the CUDA backend's op functions, shared by its source files
  * (the same families and signatures as framework/cpu/cpu_ops.h):
  * cuda_dense.cu (embeddings, LayerNorm, linear), cuda_attention.cu,
+ * cuda_flash_attention.cu (the fused attention),
  * cuda_elementwise.cu (GELU, dropout, add, cross-entropy, reductions, AdamW,
  * casts). cuda_backend.cu assembles the table. */
 #ifndef MEGAC_CUDA_OPS_CUH
@@ -37,6 +38,10 @@ void cuda_attention_forward(backend_t *be, float *out, float *probs, float *scra
 void cuda_attention_backward(backend_t *be, float *dqkv, float *scratch, float *dscratch,
                              const float *dout, const float *qkv, const float *probs,
                              const attn_shape_t *s);
+/* cuda_flash_attention.cu */
+void cuda_flash_attention_forward(backend_t *be, float *out, float *lse, const float *qkv, const attn_shape_t *s);
+void cuda_flash_attention_backward(backend_t *be, float *dqkv, const float *dout, const float *qkv, const float *out,
+                                   const float *lse, const attn_shape_t *s);
 
 void cuda_gelu_forward(backend_t *be, float *out, const float *inp, size_t n, int tanh_form);
 void cuda_gelu_backward(backend_t *be, float *dinp, const float *inp, const float *dout, size_t n,
