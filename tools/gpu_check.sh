@@ -8,7 +8,8 @@
 #     (tests/test_backend_parity: fp32 1e-5 elementwise, 1e-4 GEMM chains, NaN fails);
 #  3. 50 iterations of a tiny GPT on the GPU against the same on the CPU (fp32: 1e-4;
 #     --bf16 and --fp16 bookkeeping: 1e-2, the same skipped iterations), full
-#     recomputation on the GPU against none (1e-6), and 10 iterations of a tiny
+#     recomputation on the GPU against none (1e-6), --use-flash-attn on the GPU
+#     against the unfused CPU run (1e-4), and 10 iterations of a tiny
 #     BERT with LAMB, GPU vs CPU (1e-4);
 #  4. the parity test under compute-sanitizer (memcheck and racecheck);
 #  5. TP=2 with two ranks on the one GPU (MPI over host staging) against TP=1.
@@ -71,6 +72,8 @@ row "fp16 skipped iterations GPU / CPU" "$([ "$(skips "$OUTDIR/gpu_fp16.jsonl")"
 $M train gpt "${GPT[@]}" --device cuda --recompute-granularity full --recompute-method uniform --recompute-num-layers 1 \
   --metrics-file "$OUTDIR/gpu_rc.jsonl" > "$OUTDIR/gpt_gpu_rc.log" 2>&1
 compare gpu gpu_rc 50 1e-6 "GPT full recomputation vs none (GPU)"
+$M train gpt "${GPT[@]}" --device cuda --use-flash-attn --metrics-file "$OUTDIR/gpu_fa.jsonl" > "$OUTDIR/gpt_gpu_fa.log" 2>&1
+compare cpu gpu_fa 50 1e-4 "GPT --use-flash-attn (GPU) vs unfused CPU"
 
 # a tiny BERT (made-up WordPiece vocabulary, LAMB, dropout), GPU vs CPU
 python3 - "$OUTDIR" <<'PY'

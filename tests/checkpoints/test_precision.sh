@@ -7,7 +7,8 @@
 #    (DDP), and bf16 under ZeRO-1 at (2,2) with its fp32 master weights (what the
 #    checkpoint holds), give the metrics of a straight run;
 #  - bf16 follows fp32's losses; a checkpoint holds the masters, not rounded values;
-#  - full and selective recomputation give the losses of none, bitwise;
+#  - full and selective recomputation give the losses of none, bitwise, and
+#    --use-flash-attn those of unfused attention to 1e-6;
 #  - bad flags are refused in one line.
 . "$(dirname "$0")/common.sh"
 # the metric lines without their timings (loss scale and skipped count kept)
@@ -82,6 +83,12 @@ for r in "--recompute-activations" "--recompute-granularity full --recompute-met
   cmp -s <(losses "$W/rc_none.jsonl") <(losses "$W/rc.jsonl") && echo "ok: $r: the losses of no recomputation, bitwise" ||
     fail "$r: losses differ: $(paste <(losses "$W/rc_none.jsonl") <(losses "$W/rc.jsonl") | head -2)"
 done
+
+# flash attention: the same losses to fp32 rounding (the softmax is summed in another order)
+run 2 fa --tensor-model-parallel-size 2 --train-iters 4 --eval-iters 0 --use-flash-attn &&
+  { w=$(worst "$W/rc_none.jsonl" "$W/fa.jsonl")
+    awk -v w="$w" 'BEGIN { exit !(w < 1e-6) }' && echo "ok: --use-flash-attn: the losses of unfused attention (largest relative difference $w)" ||
+      fail "--use-flash-attn: losses differ by $w"; }
 
 B=("$MEGAC" train gpt "${MODEL[@]}" --train-iters 2)
 expect_error "fp16 and bf16" "--fp16 and --bf16" -- "${B[@]}" --fp16 --bf16
