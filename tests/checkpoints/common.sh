@@ -7,7 +7,6 @@ W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 OMP_NUM_THREADS=1
 fails=0
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
 finish() { # name
   [ $fails -eq 0 ] && echo "$1: all checks passed" || echo "$1: $fails check(s) failed"
   exit $((fails > 0))
@@ -36,20 +35,7 @@ run() {
 metrics() { sed 's/, "ms_per_iter".*/}/' "$@"; }
 losses() { grep '"lm_loss"' "$@" | sed 's/.*"lm_loss": \([^,]*\),.*/\1/'; }
 
-# expect_error NAME PATTERN -- command...: non-zero exit without a crash, exactly
-# one line on stderr, matching PATTERN
-expect_error() {
-  local name=$1 pattern=$2 out rc lines
-  shift 3
-  out=$("$@" 2>&1 >/dev/null)
-  rc=$?
-  lines=$(printf '%s\n' "$out" | grep -c .)
-  if [ $rc -eq 0 ]; then fail "$name: exit 0 (expected an error)"; return 1; fi
-  if [ $rc -ge 124 ]; then fail "$name: crashed or hung (exit $rc): $out"; return 1; fi
-  if [ "$lines" -ne 1 ]; then fail "$name: expected one error line, got $lines: $out"; return 1; fi
-  if ! printf '%s' "$out" | grep -q -- "$pattern"; then fail "$name: '$out' does not mention '$pattern'"; return 1; fi
-  echo "ok: $name -> $out"
-}
+. "$(dirname "${BASH_SOURCE[0]}")/../expect.sh"  # fail, expect_error
 
 # a fingerprint of every file under a directory (to prove nothing was modified)
 tree_sum() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16); }
