@@ -8,6 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 grep -qx '/.deps/' .git/info/exclude 2>/dev/null || grep -q '^/.deps/' .gitignore || echo '/.deps/' >> .git/info/exclude
+# only the .debs travel: a tree unpacked here (older scripts did) would break carry's 64 MiB
+rm -rf .deps/root
 mkdir -p .deps/debs
 cd .deps/debs
 pkgs=(
@@ -29,4 +31,4 @@ pkgs=(
 )
 [ "$(id -u)" -eq 0 ] && [ ! -f /tmp/.megac_apt_updated ] && apt-get update -qq && touch /tmp/.megac_apt_updated
 apt-get download "${pkgs[@]}" >/dev/null 2>&1 || { echo "gpu_prepare: apt-get download failed" >&2; exit 1; }
-echo "gpu_prepare: $(ls *.deb | wc -l) packages, $(du -sh . | cut -f1) in .deps/debs"
+echo "gpu_prepare: $(ls *.deb | wc -l) packages, $(du -sh . | cut -f1) in .deps/debs ($(du -sh .. | cut -f1) to carry)"
