@@ -84,7 +84,15 @@ static int job_save(void *self, int64_t it, int64_t consumed, err_t *err) {
     return train_ckpt_save(&((gpt_job_t *)self)->ckpt, it, consumed, err);
 }
 
-static void print_params(const gpt_config_t *c, int micro_batch) {
+/* bytes a rank holds besides the model's own blocks: Adam's m and v, and with
+ * --bf16/--fp16 the fp32 master weights (megac keeps the model's weights in fp32
+ * storage, rounded) */
+static double optimizer_bytes(const train_common_t *o, double params) {
+    return (2.0 + (o->bf16 || o->fp16)) * params * sizeof(float);
+}
+
+static void print_params(const gpt_config_t *c, const train_common_t *o) {
+    int micro_batch = o->micro_batch_size;
     int64_t total = gpt_param_count(c, 1);
     int64_t C = c->hidden_size;
     int64_t emb = (int64_t)gpt_padded_vocab(c, 1) * C + (int64_t)c->max_position_embeddings * C;
@@ -94,10 +102,9 @@ static void print_params(const gpt_config_t *c, int micro_batch) {
            gpt_padded_vocab(c, 1));
     printf("parameters: %lld (%.3f B); embeddings %lld, transformer layers %lld\n", (long long)total,
            total / 1e9, (long long)emb, (long long)(total - emb));
-    double mem = (double)gpt_memory_bytes(c, micro_batch, c->seq_length, 1) +
-                 2.0 * (double)total * sizeof(float);
-    printf("fp32 training memory at micro-batch %d (weights, grads, Adam moments, activations): %.2f GiB\n",
-           micro_batch, mem / (1024.0 * 1024.0 * 1024.0));
+    double mem = (double)gpt_memory_bytes(c, micro_batch, c->seq_length, 1) + optimizer_bytes(o, (double)total);
+    printf("training memory at micro-batch %d (weights, grads, Adam moments%s, activations): %.2f GiB\n", micro_batch,
+           o->bf16 || o->fp16 ? ", fp32 master weights" : "", mem / (1024.0 * 1024.0 * 1024.0));
 }
 
 /* Flag checks that need no process grid; identical on every rank. */
@@ -129,7 +136,7 @@ static int job_setup(gpt_job_t *j, train_opts_t *o, const lr_schedule_t *sched, 
                        "%d tokens; use a larger file, another --split, or --eval-iters 0",
                        o->data_path, c->split, cfg->seq_length + 1);
     double need = (double)gpt_memory_bytes(cfg, c->micro_batch_size, cfg->seq_length, g->tp_size) +
-                  2.0 * (double)gpt_param_count(cfg, g->tp_size) / g->tp_size * sizeof(float);
+                  optimizer_bytes(c, (double)gpt_param_count(cfg, g->tp_size) / g->tp_size);
     double have = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGE_SIZE);
     int local_ranks = parallel_node_size(); /* ranks sharing this machine's memory */
     if (j->base.be->device == DEVICE_CPU && have > 0 && need * local_ranks > have)
@@ -233,7 +240,7 @@ int cmd_train_gpt(int argc, char **argv) {
     if (!failed && gpt_config_validate(&cfg, 1, &err) != 0) failed = 1;
     if (!failed && train_common_check_batch(c, &err) != 0) failed = 1;
     if (!failed && o.print_params) {
-        print_params(&cfg, c->micro_batch_size);
+        print_params(&cfg, c);
         return 0;
     }
     if (!failed && o.dry_run) { /* the planner's numbers for one rank, from the same code as megac plan */
