@@ -62,5 +62,7 @@ expect_error "missing dataset" "$W/nope" "${B[@]}" --data-path "$W/nope"
 expect_error "unknown optimizer" "--optimizer: unknown optimizer 'sgd'" "${B[@]}" --optimizer sgd
 expect_error "bad layernorm order" "--bert-layernorm-order: 'middle'" "${B[@]}" --bert-layernorm-order middle
 expect_error "heads vs hidden" "does not divide --hidden-size" "${B[@]}" --num-attention-heads 5
+expect_error "larger than the machine" "GiB per rank" --data-path "$W/f_text_sentence" --vocab-file "$V" \
+  --preset bert-3.9b --seq-length 512 --micro-batch-size 1024 --train-iters 2 --lr 1e-3 --eval-iters 0
 [ $fails -eq 0 ] && echo "test_bert_train: all checks passed" || echo "test_bert_train: $fails check(s) failed"
 exit $((fails > 0))

@@ -143,6 +143,10 @@ static int job_setup(bert_job_t *j, train_common_t *o, const train_ckpt_opts_t *
         return err_set(err, "--data-path: no validation samples (another --split, or --eval-iters 0)");
     j->label_count = calloc((size_t)cfg->vocab_size, sizeof(int64_t));
     if (!j->label_count) return err_set(err, "out of memory");
+    double params = (double)bert_param_count(cfg, g->tp_size) / g->tp_size;
+    double need = 2.0 * params * sizeof(float) + (double)bert_activation_bytes(cfg, j->micro_batch, cfg->seq_length, g->tp_size) +
+                  train_common_optimizer_bytes(o, params);
+    if (train_common_check_memory(j->base.be, need, err) != 0) return -1;
     model_parallel_t par = {g->tp, o->distributed_optimizer ? g->dp_size : 1};
     if (bert_create(&j->model, cfg, j->base.be, j->micro_batch, cfg->seq_length, &par, err) != 0) return -1;
     if (j->ckpt.loading) j->model.seed = (uint64_t)o->seed; /* dropout's key; the weights come from the checkpoint */

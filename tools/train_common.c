@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 void train_common_defaults(train_common_t *o) {
     memset(o, 0, sizeof *o);
@@ -110,6 +111,20 @@ int train_common_batches(const train_common_t *o, int dp_size, int *global_batch
                        "data-parallel size %d", gb, o->micro_batch_size, dp_size);
     *global_batch = gb;
     *num_micro = gb / per_iter;
+    return 0;
+}
+
+double train_common_optimizer_bytes(const train_common_t *o, double params) {
+    return (2.0 + (o->bf16 || o->fp16)) * params * sizeof(float);
+}
+
+int train_common_check_memory(backend_t *be, double need, err_t *err) {
+    double have = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGE_SIZE);
+    int local_ranks = parallel_node_size(); /* ranks sharing this machine's memory */
+    if (be->device == DEVICE_CPU && have > 0 && need * local_ranks > have)
+        return err_set(err, "this configuration needs %.1f GiB per rank (%d ranks) for training but the machine "
+                       "has %.1f GiB; reduce --micro-batch-size, --seq-length or the model size",
+                       need / 1073741824.0, local_ranks, have / 1073741824.0);
     return 0;
 }
 

@@ -43,6 +43,14 @@ int train_common_check(const train_common_t *o, lr_schedule_t *sched, adamw_conf
  * and each rank's micro-batches per iteration. */
 int train_common_batches(const train_common_t *o, int dp_size, int *global_batch, int *num_micro, err_t *err);
 
+/* Bytes a rank holds besides the model's own blocks for `params` local
+ * parameters: Adam's m and v, and with --bf16/--fp16 the fp32 master weights
+ * (megac keeps the model's weights in fp32 storage, rounded). */
+double train_common_optimizer_bytes(const train_common_t *o, double params);
+/* On CPU ranks: refuses (one line) a run whose `need` bytes per rank, times the
+ * ranks sharing this machine, exceed its physical memory. */
+int train_common_check_memory(backend_t *be, double need, err_t *err);
+
 /* --recompute-activations / --recompute-granularity / --recompute-method /
  * --recompute-num-layers into a model configuration's setting. */
 int train_common_recompute(const train_common_t *o, tf_recompute_t *r, err_t *err);

@@ -84,13 +84,6 @@ static int job_save(void *self, int64_t it, int64_t consumed, err_t *err) {
     return train_ckpt_save(&((gpt_job_t *)self)->ckpt, it, consumed, err);
 }
 
-/* bytes a rank holds besides the model's own blocks: Adam's m and v, and with
- * --bf16/--fp16 the fp32 master weights (megac keeps the model's weights in fp32
- * storage, rounded) */
-static double optimizer_bytes(const train_common_t *o, double params) {
-    return (2.0 + (o->bf16 || o->fp16)) * params * sizeof(float);
-}
-
 static void print_params(const gpt_config_t *c, const train_common_t *o) {
     int micro_batch = o->micro_batch_size;
     int64_t total = gpt_param_count(c, 1);
@@ -102,7 +95,7 @@ static void print_params(const gpt_config_t *c, const train_common_t *o) {
            gpt_padded_vocab(c, 1));
     printf("parameters: %lld (%.3f B); embeddings %lld, transformer layers %lld\n", (long long)total,
            total / 1e9, (long long)emb, (long long)(total - emb));
-    double mem = (double)gpt_memory_bytes(c, micro_batch, c->seq_length, 1) + optimizer_bytes(o, (double)total);
+    double mem = (double)gpt_memory_bytes(c, micro_batch, c->seq_length, 1) + train_common_optimizer_bytes(o, (double)total);
     printf("training memory at micro-batch %d (weights, grads, Adam moments%s, activations): %.2f GiB\n", micro_batch,
            o->bf16 || o->fp16 ? ", fp32 master weights" : "", mem / (1024.0 * 1024.0 * 1024.0));
 }
@@ -136,13 +129,8 @@ static int job_setup(gpt_job_t *j, train_opts_t *o, const lr_schedule_t *sched, 
                        "%d tokens; use a larger file, another --split, or --eval-iters 0",
                        o->data_path, c->split, cfg->seq_length + 1);
     double need = (double)gpt_memory_bytes(cfg, c->micro_batch_size, cfg->seq_length, g->tp_size) +
-                  optimizer_bytes(c, (double)gpt_param_count(cfg, g->tp_size) / g->tp_size);
-    double have = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGE_SIZE);
-    int local_ranks = parallel_node_size(); /* ranks sharing this machine's memory */
-    if (j->base.be->device == DEVICE_CPU && have > 0 && need * local_ranks > have)
-        return err_set(err, "this configuration needs %.1f GiB per rank (%d ranks) for training but the machine "
-                       "has %.1f GiB; reduce --micro-batch-size, --seq-length or the model size",
-                       need / 1073741824.0, local_ranks, have / 1073741824.0);
+                  train_common_optimizer_bytes(c, (double)gpt_param_count(cfg, g->tp_size) / g->tp_size);
+    if (train_common_check_memory(j->base.be, need, err) != 0) return -1;
     size_t BT = (size_t)c->micro_batch_size * cfg->seq_length;
     j->buf = malloc(sizeof(int) * (cfg->seq_length + 1));
     j->tokens = malloc(sizeof(int) * BT);
