@@ -152,15 +152,12 @@ static int job_setup(bert_job_t *j, train_common_t *o, const train_ckpt_opts_t *
     if (j->ckpt.loading) j->model.seed = (uint64_t)o->seed; /* dropout's key; the weights come from the checkpoint */
     else bert_init_weights(&j->model, (uint64_t)o->seed);
     j->model.grad_ready_ctx = &j->base.opt;
-    if (dist_optim_create(&j->base.opt, j->base.be, g, acfg, j->model.params, j->model.grads, j->model.num_params,
-                          j->model.param_block, j->model.grad_block, j->model.param_numel, j->model.param_alloc,
-                          o->distributed_optimizer, (size_t)o->bucket_size, err) != 0)
-        return -1;
-    if (train_common_precision(o, &j->base, err) != 0) return -1;
     ckpt_param_t *table = train_ckpt_table(&j->ckpt, j->model.num_params, err);
     if (!table) return -1;
     bert_ckpt_params(&j->model, table);
-    return train_ckpt_load(&j->ckpt, &j->base, j->model.param_block, sched, acfg, (uint64_t)o->seed, err);
+    train_blocks_t blocks = {j->model.params,      j->model.grads,       j->model.num_params, j->model.param_block,
+                             j->model.grad_block, j->model.param_numel, j->model.param_alloc};
+    return train_ckpt_attach(&j->ckpt, &j->base, o, &blocks, sched, acfg, err);
 }
 
 static void job_teardown(bert_job_t *j) {

@@ -141,15 +141,12 @@ static int job_setup(gpt_job_t *j, train_opts_t *o, const lr_schedule_t *sched, 
     if (j->ckpt.loading) j->model.seed = (uint64_t)c->seed; /* dropout's key; the weights come from the checkpoint */
     else gpt_init_weights(&j->model, (uint64_t)c->seed);
     j->model.grad_ready_ctx = &j->base.opt;
-    if (dist_optim_create(&j->base.opt, j->base.be, g, acfg, j->model.params, j->model.grads, j->model.num_params,
-                          j->model.param_block, j->model.grad_block, j->model.param_numel, j->model.param_alloc,
-                          c->distributed_optimizer, (size_t)c->bucket_size, err) != 0)
-        return -1;
-    if (train_common_precision(c, &j->base, err) != 0) return -1;
     ckpt_param_t *table = train_ckpt_table(&j->ckpt, j->model.num_params, err);
     if (!table) return -1;
     gpt_ckpt_params(&j->model, table);
-    return train_ckpt_load(&j->ckpt, &j->base, j->model.param_block, sched, acfg, (uint64_t)c->seed, err);
+    train_blocks_t blocks = {j->model.params,      j->model.grads,       j->model.num_params, j->model.param_block,
+                             j->model.grad_block, j->model.param_numel, j->model.param_alloc};
+    return train_ckpt_attach(&j->ckpt, &j->base, c, &blocks, sched, acfg, err);
 }
 
 static void job_teardown(gpt_job_t *j) {
