@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../parallel/tensor_parallel.h"
+
 static int ffn_size(const bert_config_t *c) { return c->ffn_hidden_size > 0 ? c->ffn_hidden_size : 4 * c->hidden_size; }
 
 /* ---------------------------------------------------------------- parameters */
@@ -242,8 +244,9 @@ int bert_forward(bert_model_t *m, const bert_batch_t *b, int train, uint32_t ste
     /* embeddings: vocab-parallel words (all-reduced) + positions + token types,
      * the embedding LayerNorm (post-LN), dropout */
     float *x = m->stack.resid[0], *sum = c->pre_ln ? x : m->emb_sum;
-    be->embedding_forward(be, sum, m->tokens, P(m, m->p_wte), N, C, m->v_start, m->v_start + m->V_local);
-    if (tf_tp_reduce(&m->tf, sum, NC, COMM_SUM, err) != 0) return -1;
+    if (tp_vocab_embedding_forward(m->tp, be, sum, m->tokens, P(m, m->p_wte), N, C, m->v_start,
+                                   m->v_start + m->V_local, err) != 0)
+        return -1;
     be->position_forward(be, sum, P(m, m->p_wpe), B, T, C);
     be->embedding_forward(be, m->tf.tmp, m->types, P(m, m->p_type), N, C, 0, c->type_vocab_size);
     be->add(be, sum, sum, m->tf.tmp, NC);
@@ -268,14 +271,13 @@ int bert_forward(bert_model_t *m, const bert_batch_t *b, int train, uint32_t ste
         be->gelu_forward(be, m->mlm_act, m->mlm_dense, (size_t)n * C, 0);
         be->layernorm_forward(be, m->mlm_ln, m->mlm_mean, m->mlm_rstd, m->mlm_act, P(m, m->p_lm_ln),
                               P(m, m->p_lm_ln + 1), n, C, c->layernorm_epsilon);
-        be->matmul_forward(be, m->mlm_logits, m->mlm_ln, P(m, m->p_wte), P(m, m->p_lm_bias), n, C, m->V_local);
-        be->xent_max(be, m->rowmax, m->mlm_logits, n, m->V_local, m->v_start, c->vocab_size);
-        if (tf_tp_reduce(&m->tf, m->rowmax, (size_t)n, COMM_MAX, err) != 0) return -1;
+        if (tp_column_linear_forward(m->tp, be, m->mlm_logits, m->mlm_ln, P(m, m->p_wte), P(m, m->p_lm_bias), n, C,
+                                     m->V_local, err) != 0)
+            return -1;
         m->tlogit = m->sumexp + n; /* adjacent to this batch's n sums (n <= M varies per batch) */
-        be->xent_sumexp(be, m->sumexp, m->tlogit, m->mlm_logits, m->rowmax, m->mlm_labels, n, m->V_local,
-                        m->v_start, c->vocab_size);
-        if (tf_tp_reduce(&m->tf, m->sumexp, 2 * (size_t)n, COMM_SUM, err) != 0) return -1;
-        be->xent_loss(be, m->losses, m->rowmax, m->sumexp, m->tlogit, n);
+        if (tp_vocab_cross_entropy_forward(m->tp, be, m->losses, m->rowmax, m->sumexp, m->mlm_logits, m->mlm_labels, n,
+                                           m->V_local, m->v_start, c->vocab_size, err) != 0)
+            return -1;
         be->copy_to_host(be, m->h_losses, m->losses, (size_t)n * sizeof(float));
         be->copy_to_host(be, m->h_tlogit, m->tlogit, (size_t)n * sizeof(float));
         be->copy_to_host(be, m->h_rowmax, m->rowmax, (size_t)n * sizeof(float));
@@ -341,13 +343,12 @@ int bert_backward(bert_model_t *m, float grad_scale, uint32_t step, err_t *err) 
     if (n > 0) {
         for (int i = 0; i < n; i++) m->h_dloss[i] = grad_scale / (float)n;
         be->copy_to_device(be, m->dloss, m->h_dloss, (size_t)n * sizeof(float));
-        be->xent_backward(be, m->mlm_logits, m->rowmax, m->sumexp, m->mlm_labels, m->dloss, n, m->V_local,
-                          m->v_start, c->vocab_size);
+        tp_vocab_cross_entropy_backward(be, m->mlm_logits, m->rowmax, m->sumexp, m->mlm_labels, m->dloss, n,
+                                        m->V_local, m->v_start, c->vocab_size);
         size_t nc = (size_t)n * C * sizeof(float);
-        be->memset_zero(be, m->dmlm, nc);
-        be->matmul_backward(be, m->dmlm, G(m, m->p_wte), G(m, m->p_lm_bias), m->mlm_logits, m->mlm_ln,
-                            P(m, m->p_wte), n, C, m->V_local);
-        if (tf_tp_reduce(&m->tf, m->dmlm, (size_t)n * C, COMM_SUM, err) != 0) return -1;
+        if (tp_column_linear_backward(m->tp, be, m->dmlm, G(m, m->p_wte), G(m, m->p_lm_bias), m->mlm_logits,
+                                      m->mlm_ln, P(m, m->p_wte), n, C, m->V_local, err) != 0)
+            return -1;
         be->memset_zero(be, m->dmlm2, nc);
         be->layernorm_backward(be, m->dmlm2, G(m, m->p_lm_ln), G(m, m->p_lm_ln + 1), m->dmlm, m->mlm_act,
                                P(m, m->p_lm_ln), m->mlm_mean, m->mlm_rstd, n, C);
@@ -393,7 +394,7 @@ int bert_backward(bert_model_t *m, float grad_scale, uint32_t step, err_t *err) 
                                P(m, m->p_emb_ln), m->emb_mean, m->emb_rstd, N, C);
         dsum = m->tf.dsum;
     }
-    be->embedding_backward(be, G(m, m->p_wte), dsum, m->tokens, N, C, m->v_start, m->v_start + m->V_local);
+    tp_vocab_embedding_backward(be, G(m, m->p_wte), dsum, m->tokens, N, C, m->v_start, m->v_start + m->V_local);
     be->position_backward(be, G(m, m->p_wpe), dsum, B, T, C);
     be->embedding_backward(be, G(m, m->p_type), dsum, m->types, N, C, 0, c->type_vocab_size);
     grad_ready(m, 0, m->p_layers - 1);

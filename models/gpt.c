@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../framework/rng.h"
+#include "../parallel/tensor_parallel.h"
 
 /* ---------------------------------------------------------------- layout */
 
@@ -239,8 +240,9 @@ int gpt_forward(gpt_model_t *m, const int *tokens, const int *targets, const flo
 
     /* embeddings: vocab-parallel token lookup (all-reduced), + positions, dropout */
     float *x = a->stack.resid[0];
-    be->embedding_forward(be, x, a->tokens, m->w.wte, N, C, m->v_start, m->v_start + m->V_local);
-    if (tf_tp_reduce(&m->tf, x, (size_t)N * C, COMM_SUM, err) != 0) return -1;
+    if (tp_vocab_embedding_forward(m->tp, be, x, a->tokens, m->w.wte, N, C, m->v_start, m->v_start + m->V_local,
+                                   err) != 0)
+        return -1;
     be->position_forward(be, x, m->w.wpe, B, T, C);
     be->dropout_forward(be, x, (size_t)N * C, m->tf.hidden_dropout, tf_dropout_key(m->seed, 0, 0, step));
 
@@ -248,19 +250,16 @@ int gpt_forward(gpt_model_t *m, const int *tokens, const int *targets, const flo
     be->layernorm_forward(be, a->lnf, a->lnf_mean, a->lnf_rstd, a->stack.resid[c->num_layers], m->w.lnf_w,
                           m->w.lnf_b, N, C, c->layernorm_epsilon);
     /* LM head tied to the token embedding */
-    be->matmul_forward(be, a->logits, a->lnf, m->w.wte, NULL, N, C, m->V_local);
+    if (tp_column_linear_forward(m->tp, be, a->logits, a->lnf, m->w.wte, NULL, N, C, m->V_local, err) != 0) return -1;
     if (!targets) return be->sync(be, err);
 
     /* vocab-parallel cross-entropy: global max, then global sum of exponentials and
      * target logit (one all-reduce of both); the logits are never gathered */
     be->copy_to_device(be, a->targets, targets, (size_t)N * sizeof(int));
-    be->xent_max(be, a->rowmax, a->logits, N, m->V_local, m->v_start, c->vocab_size);
-    if (tf_tp_reduce(&m->tf, a->rowmax, (size_t)N, COMM_MAX, err) != 0) return -1;
     a->tlogit = a->sumexp + N; /* adjacent to this forward's N sums (a smaller batch than the buffers) */
-    be->xent_sumexp(be, a->sumexp, a->tlogit, a->logits, a->rowmax, a->targets, N, m->V_local,
-                    m->v_start, c->vocab_size);
-    if (tf_tp_reduce(&m->tf, a->sumexp, 2 * (size_t)N, COMM_SUM, err) != 0) return -1;
-    be->xent_loss(be, a->losses, a->rowmax, a->sumexp, a->tlogit, N);
+    if (tp_vocab_cross_entropy_forward(m->tp, be, a->losses, a->rowmax, a->sumexp, a->logits, a->targets, N,
+                                       m->V_local, m->v_start, c->vocab_size, err) != 0)
+        return -1;
     be->copy_to_host(be, m->h_losses, a->losses, (size_t)N * sizeof(float));
     if (be->sync(be, err) != 0) return -1;
     double num = 0.0, den = 0.0;
@@ -296,11 +295,11 @@ int gpt_backward(gpt_model_t *m, float grad_scale, uint32_t step, err_t *err) {
     for (int i = 0; i < N; i++) m->h_dloss[i] = (float)(grad_scale * m->h_mask[i] / den);
     be->copy_to_device(be, a->dloss, m->h_dloss, (size_t)N * sizeof(float));
 
-    be->xent_backward(be, a->logits, a->rowmax, a->sumexp, a->targets, a->dloss, N, m->V_local,
-                      m->v_start, c->vocab_size);
-    be->memset_zero(be, dln, bytesNC);
-    be->matmul_backward(be, dln, m->g.wte, NULL, a->logits, a->lnf, m->w.wte, N, C, m->V_local);
-    if (tf_tp_reduce(&m->tf, dln, NC, COMM_SUM, err) != 0) return -1;
+    tp_vocab_cross_entropy_backward(be, a->logits, a->rowmax, a->sumexp, a->targets, a->dloss, N, m->V_local,
+                                    m->v_start, c->vocab_size);
+    if (tp_column_linear_backward(m->tp, be, dln, m->g.wte, NULL, a->logits, a->lnf, m->w.wte, N, C, m->V_local,
+                                  err) != 0)
+        return -1;
     be->memset_zero(be, a->dresid, bytesNC);
     be->layernorm_backward(be, a->dresid, m->g.lnf_w, m->g.lnf_b, dln, a->stack.resid[c->num_layers],
                            m->w.lnf_w, a->lnf_mean, a->lnf_rstd, N, C);
@@ -312,7 +311,7 @@ int gpt_backward(gpt_model_t *m, float grad_scale, uint32_t step, err_t *err) {
     /* embeddings */
     be->memset_zero(be, dtmp, bytesNC);
     be->dropout_backward(be, dtmp, a->dresid, NC, m->tf.hidden_dropout, tf_dropout_key(m->seed, 0, 0, step));
-    be->embedding_backward(be, m->g.wte, dtmp, a->tokens, N, C, m->v_start, m->v_start + m->V_local);
+    tp_vocab_embedding_backward(be, m->g.wte, dtmp, a->tokens, N, C, m->v_start, m->v_start + m->V_local);
     be->position_backward(be, m->g.wpe, dtmp, B, T, C);
     grad_ready(m, 0, 1);
     return 0;

@@ -2,6 +2,8 @@
  * Read them side by side: backward visits forward's steps in reverse. */
 #include "transformer.h"
 
+#include "../parallel/tensor_parallel.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,11 +11,6 @@
 rng_key_t tf_dropout_key(uint64_t seed, uint32_t site, uint32_t tp_rank, uint32_t step) {
     rng_key_t k = {seed, rng_stream(RNG_PURPOSE_DROPOUT, site, tp_rank), step};
     return k;
-}
-
-int tf_tp_reduce(const tf_ctx_t *c, float *buf, size_t n, comm_op_t op, err_t *err) {
-    if (!c->tp || c->tp->size == 1) return 0;
-    return comm_allreduce(c->tp, buf, n, op, NULL, err);
 }
 
 static attn_shape_t attn_shape(const tf_ctx_t *c, int l) {
@@ -27,13 +24,11 @@ static int attention_branch(const tf_ctx_t *c, int l, const tf_layer_t *w, tf_la
                             const float *in, err_t *err) {
     backend_t *be = c->be;
     int N = c->B * c->T, C = c->C, Cl = c->NH * c->HS;
-    be->matmul_forward(be, a->qkv, in, w->qkv_w, w->qkv_b, N, C, 3 * Cl);
+    if (tp_column_linear_forward(c->tp, be, a->qkv, in, w->qkv_w, w->qkv_b, N, C, 3 * Cl, err) != 0) return -1;
     attn_shape_t s = attn_shape(c, l);
     if (c->use_flash_attn) be->flash_attention_forward(be, a->atty, a->lse, a->qkv, &s);
     else be->attention_forward(be, a->atty, a->probs, c->attn_scratch, a->qkv, &s);
-    /* row-parallel: partial sums all-reduced; the bias added once (by TP rank 0) */
-    be->matmul_forward(be, c->tmp, a->atty, w->proj_w, c->tp_rank == 0 ? w->proj_b : NULL, N, Cl, C);
-    if (tf_tp_reduce(c, c->tmp, (size_t)N * C, COMM_SUM, err) != 0) return -1;
+    if (tp_row_linear_forward(c->tp, be, c->tmp, a->atty, w->proj_w, w->proj_b, N, Cl, C, err) != 0) return -1;
     be->dropout_forward(be, c->tmp, (size_t)N * C, c->hidden_dropout,
                         tf_dropout_key(c->seed, 2 + 3 * (uint32_t)l, 0, c->step));
     return 0;
@@ -44,10 +39,9 @@ static int mlp_branch(const tf_ctx_t *c, int l, const tf_layer_t *w, tf_layer_ac
                       err_t *err) {
     backend_t *be = c->be;
     int N = c->B * c->T, C = c->C, F = c->F;
-    be->matmul_forward(be, a->fch, in, w->fc_w, w->fc_b, N, C, F);
+    if (tp_column_linear_forward(c->tp, be, a->fch, in, w->fc_w, w->fc_b, N, C, F, err) != 0) return -1;
     be->gelu_forward(be, a->fch_gelu, a->fch, (size_t)N * F, c->gelu_tanh);
-    be->matmul_forward(be, c->tmp, a->fch_gelu, w->fcproj_w, c->tp_rank == 0 ? w->fcproj_b : NULL, N, F, C);
-    if (tf_tp_reduce(c, c->tmp, (size_t)N * C, COMM_SUM, err) != 0) return -1;
+    if (tp_row_linear_forward(c->tp, be, c->tmp, a->fch_gelu, w->fcproj_w, w->fcproj_b, N, F, C, err) != 0) return -1;
     be->dropout_forward(be, c->tmp, (size_t)N * C, c->hidden_dropout,
                         tf_dropout_key(c->seed, 3 + 3 * (uint32_t)l, 0, c->step));
     return 0;
@@ -87,8 +81,7 @@ static int attention_branch_backward(const tf_ctx_t *c, int l, const tf_layer_t 
     be->memset_zero(be, c->dtmp, NC * sizeof(float));
     be->dropout_backward(be, c->dtmp, dout, NC, c->hidden_dropout,
                          tf_dropout_key(c->seed, 2 + 3 * (uint32_t)l, 0, c->step));
-    be->memset_zero(be, c->datty, (size_t)N * Cl * sizeof(float));
-    be->matmul_backward(be, c->datty, g->proj_w, g->proj_b, c->dtmp, a->atty, w->proj_w, N, Cl, C);
+    tp_row_linear_backward(be, c->datty, g->proj_w, g->proj_b, c->dtmp, a->atty, w->proj_w, N, Cl, C);
     be->memset_zero(be, c->dqkv, (size_t)N * 3 * Cl * sizeof(float));
     attn_shape_t s = attn_shape(c, l);
     /* selective recomputation: the probabilities again from the kept qkv, the same
@@ -100,9 +93,8 @@ static int attention_branch_backward(const tf_ctx_t *c, int l, const tf_layer_t 
         if (c->recompute_attention) be->attention_forward(be, a->atty, a->probs, c->attn_scratch, a->qkv, &s);
         be->attention_backward(be, c->dqkv, c->attn_scratch, c->attn_dscratch, c->datty, a->qkv, a->probs, &s);
     }
-    be->memset_zero(be, c->dln, NC * sizeof(float));
-    be->matmul_backward(be, c->dln, g->qkv_w, g->qkv_b, c->dqkv, in, w->qkv_w, N, C, 3 * Cl);
-    if (tf_tp_reduce(c, c->dln, NC, COMM_SUM, err) != 0) return -1;
+    if (tp_column_linear_backward(c->tp, be, c->dln, g->qkv_w, g->qkv_b, c->dqkv, in, w->qkv_w, N, C, 3 * Cl, err) != 0)
+        return -1;
     be->axpy(be, din, c->dln, NC, 1.0f);
     return 0;
 }
@@ -116,13 +108,11 @@ static int mlp_branch_backward(const tf_ctx_t *c, int l, const tf_layer_t *w, tf
     be->memset_zero(be, c->dtmp, NC * sizeof(float));
     be->dropout_backward(be, c->dtmp, dout, NC, c->hidden_dropout,
                          tf_dropout_key(c->seed, 3 + 3 * (uint32_t)l, 0, c->step));
-    be->memset_zero(be, c->dfch_gelu, NF * sizeof(float));
-    be->matmul_backward(be, c->dfch_gelu, g->fcproj_w, g->fcproj_b, c->dtmp, a->fch_gelu, w->fcproj_w, N, F, C);
+    tp_row_linear_backward(be, c->dfch_gelu, g->fcproj_w, g->fcproj_b, c->dtmp, a->fch_gelu, w->fcproj_w, N, F, C);
     be->memset_zero(be, c->dfch, NF * sizeof(float));
     be->gelu_backward(be, c->dfch, a->fch, c->dfch_gelu, NF, c->gelu_tanh);
-    be->memset_zero(be, c->dln, NC * sizeof(float));
-    be->matmul_backward(be, c->dln, g->fc_w, g->fc_b, c->dfch, in, w->fc_w, N, C, F);
-    if (tf_tp_reduce(c, c->dln, NC, COMM_SUM, err) != 0) return -1;
+    if (tp_column_linear_backward(c->tp, be, c->dln, g->fc_w, g->fc_b, c->dfch, in, w->fc_w, N, C, F, err) != 0)
+        return -1;
     be->axpy(be, din, c->dln, NC, 1.0f);
     return 0;
 }

@@ -2,11 +2,11 @@
  * BERT: self-attention and an MLP with residual connections, in either ordering:
  *   pre-LN  (GPT-2, Megatron BERT): x + drop(attn(LN1(x)));  then  m + drop(mlp(LN2(m)))
  *   post-LN (original BERT):        LN1(x + drop(attn(x)));  then  LN2(m + drop(mlp(m)))
- * Tensor parallel as Megatron's mpu: QKV and h->4h column-parallel (local heads and
- * FFN slice), the attention projection and 4h->h row-parallel (partial sums
- * all-reduced over the TP group, biases added once by TP rank 0); backward
- * all-reduces the input gradients of the column-parallel layers. So a layer costs
- * two TP all-reduces forward and two backward.
+ * Tensor parallel as Megatron's mpu, through parallel/tensor_parallel.h: QKV and
+ * h->4h column-parallel (local heads and FFN slice), the attention projection and
+ * 4h->h row-parallel (partial sums all-reduced over the TP group, biases added once
+ * by TP rank 0); backward all-reduces the input gradients of the column-parallel
+ * layers. So a layer costs two TP all-reduces forward and two backward.
  *
  * Activation recomputation (Megatron-LM's --recompute-granularity): a layer
  * stack (tf_stack_t) keeps what backward needs either per layer or, where the
@@ -129,9 +129,6 @@ typedef struct tf_ctx {
  * probabilities, a per-TP-rank stream), 2+3l and 3+3l (the two residual branches,
  * one stream for all TP ranks). Models may use sites above 3L+3 for heads. */
 rng_key_t tf_dropout_key(uint64_t seed, uint32_t site, uint32_t tp_rank, uint32_t step);
-
-/* all-reduce over the TP group (a no-op without one) */
-int tf_tp_reduce(const tf_ctx_t *c, float *buf, size_t n, comm_op_t op, err_t *err);
 
 /* out = layer(x); x and out are [B*T, C] and must differ. */
 int tf_layer_forward(const tf_ctx_t *c, int l, const tf_layer_t *w, tf_layer_acts_t *a, const float *x,
