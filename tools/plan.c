@@ -10,7 +10,7 @@
 #include "../models/gpt.h"
 #include "args.h"
 #include "commands.h"
-#include "plan_model.h"
+#include "../plan/plan_model.h"
 
 typedef struct plan_opts {
     const char *model, *preset, *precision, *optimizer, *software, *gpu, *recompute_granularity;

@@ -20,7 +20,7 @@
 #include "args.h"
 #include "commands.h"
 #include "gpt_data.h"
-#include "plan_model.h"
+#include "../plan/plan_model.h"
 #include "train_checkpoint.h"
 #include "train_common.h"
 

@@ -19,7 +19,7 @@
 #include "framework/backend.h"
 #include "models/gpt.h"
 #include "tests/testing.h"
-#include "tools/plan_model.h"
+#include "plan/plan_model.h"
 
 /* ------------------------------------------------------------ helpers */
 
