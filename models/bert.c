@@ -110,6 +110,16 @@ size_t bert_activation_bytes(const bert_config_t *cfg, int B, int T, int tp_size
     return ar.used;
 }
 
+int bert_param_list(const bert_config_t *cfg, int tp_size, param_list_t *pl) {
+    bert_model_t m;
+    memset(&m, 0, sizeof m);
+    set_dims(&m, cfg, 1, cfg->seq_length, 0, tp_size);
+    int rc = declare_params(&m);
+    if (rc != 0) param_list_free(&m.plist);
+    *pl = m.plist;
+    return rc;
+}
+
 int bert_create(bert_model_t *m, const bert_config_t *cfg, backend_t *be, int B, int T,
                 const model_parallel_t *par, err_t *err) {
     memset(m, 0, sizeof *m);

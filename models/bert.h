@@ -51,6 +51,10 @@ int bert_config_from_text(bert_config_t *c, const char *text, err_t *err);
 /* Bytes of the activation arena bert_create would allocate (kept activations and
  * workspaces); it shrinks with cfg->recompute and cfg->use_flash_attn. */
 size_t bert_activation_bytes(const bert_config_t *cfg, int B, int T, int tp_size);
+/* The parameter list bert_create declares (names, global shapes, TP splits, in
+ * checkpoint order) for TP size tp_size, without allocating the tensors; 0 or -1
+ * (out of host memory). Free with param_list_free. */
+int bert_param_list(const bert_config_t *cfg, int tp_size, param_list_t *pl);
 
 /* One micro-batch, host arrays. */
 typedef struct bert_batch {

@@ -118,6 +118,13 @@ size_t gpt_memory_bytes(const gpt_config_t *cfg, int B, int T, int tp_size) {
     return acts == (size_t)-1 ? acts : 2 * params * sizeof(float) + acts;
 }
 
+int gpt_param_list(const gpt_config_t *cfg, int tp_size, param_list_t *pl) {
+    memset(pl, 0, sizeof *pl);
+    if (declare_params(pl, cfg, gpt_padded_vocab(cfg, tp_size)) == 0) return 0;
+    param_list_free(pl);
+    return -1;
+}
+
 int gpt_create(gpt_model_t *m, const gpt_config_t *cfg, backend_t *be, int B, int T,
                const gpt_parallel_t *par, err_t *err) {
     memset(m, 0, sizeof *m);

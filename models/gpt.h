@@ -115,6 +115,10 @@ size_t gpt_memory_bytes(const gpt_config_t *cfg, int B, int T, int tp_size);
 /* Of which the activation arena (kept activations and workspaces); it shrinks with
  * cfg->recompute and cfg->use_flash_attn. */
 size_t gpt_activation_bytes(const gpt_config_t *cfg, int B, int T, int tp_size);
+/* The parameter list gpt_create declares (names, global shapes, TP splits, in
+ * checkpoint order) for TP size tp_size, without allocating the tensors; 0 or -1
+ * (out of host memory). Free with param_list_free. */
+int gpt_param_list(const gpt_config_t *cfg, int tp_size, param_list_t *pl);
 
 /* N(0, std) weights by global position (identical for any TP size), output
  * projections scaled by 1/sqrt(2 L), biases 0, LayerNorm 1/0, padded vocab rows 0. */

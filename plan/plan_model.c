@@ -1,10 +1,12 @@
-/* plan_model.c — the planner's arithmetic (see plan_model.h): tensor lists and
+/* plan_model.c — the planner's arithmetic (see plan_model.h): tensor lists (the models'), and
  * parameter counts, memory, FLOPs, communication and time per iteration. */
 #include "plan_model.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "../models/flops.h"
 
 #define GIB (1024.0 * 1024.0 * 1024.0)
 
@@ -91,42 +93,60 @@ void plan_model_from_gpt(plan_model_t *m, const gpt_config_t *c) {
     m->vocab_multiple = c->make_vocab_size_divisible_by;
 }
 
-typedef struct bert_preset {
-    const char *name;
-    int layers, hidden, heads;
-} bert_preset_t;
-
-/* Devlin et al. 2019 (base, large) and Shoeybi et al. 2019, Table 4 (3.9B). */
-static const bert_preset_t bert_presets[] = {
-    {"bert-base", 12, 768, 12},
-    {"bert-large", 24, 1024, 16},
-    {"bert-3.9b", 48, 2560, 40},
-};
-
-const char *plan_bert_preset_names(void) { return "bert-base bert-large bert-3.9b"; }
+void plan_model_from_bert(plan_model_t *m, const bert_config_t *c) {
+    memset(m, 0, sizeof *m);
+    m->arch = PLAN_BERT;
+    m->num_layers = c->num_layers;
+    m->hidden_size = c->hidden_size;
+    m->num_heads = c->num_attention_heads;
+    m->ffn_hidden_size = c->ffn_hidden_size;
+    m->seq_length = c->seq_length;
+    m->max_position_embeddings = c->max_position_embeddings;
+    m->vocab_size = c->vocab_size;
+    m->vocab_multiple = c->make_vocab_size_divisible_by;
+    m->pre_ln = c->pre_ln;
+}
 
 int plan_bert_preset(plan_model_t *m, const char *name, err_t *err) {
-    for (size_t i = 0; i < sizeof bert_presets / sizeof bert_presets[0]; i++) {
-        if (strcmp(bert_presets[i].name, name) != 0) continue;
-        memset(m, 0, sizeof *m);
-        m->arch = PLAN_BERT;
-        m->num_layers = bert_presets[i].layers;
-        m->hidden_size = bert_presets[i].hidden;
-        m->num_heads = bert_presets[i].heads;
-        m->seq_length = 512;
-        m->max_position_embeddings = 512;
-        m->vocab_size = 30522; /* BERT's uncased WordPiece vocabulary */
-        m->vocab_multiple = 128;
-        return 0;
-    }
-    return err_set(err, "--preset: unknown BERT preset '%s' (known: %s)", name, plan_bert_preset_names());
+    bert_config_t c;
+    if (bert_config_preset(&c, name, err) != 0) return -1;
+    plan_model_from_bert(m, &c);
+    return 0;
+}
+
+/* the model's own configuration for the planner's shape (fields the planner does
+ * not model keep the models' defaults) */
+static void gpt_config_of(const plan_model_t *m, gpt_config_t *c) {
+    gpt_config_defaults(c);
+    c->num_layers = m->num_layers;
+    c->hidden_size = m->hidden_size;
+    c->num_attention_heads = m->num_heads;
+    c->ffn_hidden_size = m->ffn_hidden_size;
+    c->seq_length = m->seq_length;
+    c->max_position_embeddings = m->max_position_embeddings;
+    c->vocab_size = m->vocab_size;
+    c->make_vocab_size_divisible_by = m->vocab_multiple;
+}
+
+static void bert_config_of(const plan_model_t *m, bert_config_t *c) {
+    bert_config_defaults(c);
+    c->num_layers = m->num_layers;
+    c->hidden_size = m->hidden_size;
+    c->num_attention_heads = m->num_heads;
+    c->ffn_hidden_size = m->ffn_hidden_size;
+    c->seq_length = m->seq_length;
+    c->max_position_embeddings = m->max_position_embeddings;
+    c->vocab_size = m->vocab_size;
+    c->make_vocab_size_divisible_by = m->vocab_multiple;
+    c->pre_ln = m->pre_ln;
 }
 
 int plan_ffn(const plan_model_t *m) { return m->ffn_hidden_size > 0 ? m->ffn_hidden_size : 4 * m->hidden_size; }
 
 int plan_padded_vocab(const plan_model_t *m, int tp) {
-    int64_t mult = (int64_t)m->vocab_multiple * tp;
-    return (int)((m->vocab_size + mult - 1) / mult * mult);
+    gpt_config_t c; /* GPT and BERT pad alike */
+    gpt_config_of(m, &c);
+    return gpt_padded_vocab(&c, tp);
 }
 
 int plan_model_validate(const plan_model_t *m, int tp, err_t *err) {
@@ -155,92 +175,36 @@ int plan_model_validate(const plan_model_t *m, int tp, err_t *err) {
     return 0;
 }
 
-/* Closed forms, written independently of the tensor list so each checks the other. */
 int64_t plan_param_count(const plan_model_t *m, int tp) {
-    int64_t h = m->hidden_size, f = plan_ffn(m), L = m->num_layers, V = plan_padded_vocab(m, tp);
-    int64_t layer = 4 * h * h + 2 * h * f + 9 * h + f; /* = 12h^2 + 13h for f = 4h */
-    if (m->arch == PLAN_GPT) return V * h + (int64_t)m->max_position_embeddings * h + L * layer + 2 * h;
-    return V * h + (int64_t)m->max_position_embeddings * h + PLAN_BERT_TOKEN_TYPES * h + 2 * h /* embeddings */
-           + L * layer                                                                  /* encoder */
-           + h * h + h                                                                  /* pooler */
-           + h * h + h + 2 * h + V                                       /* MLM transform, LN, bias */
-           + 2 * h + 2;                                                  /* sentence (binary) head */
-}
-
-enum { T_LN1_W, T_LN1_B, T_QKV_W, T_QKV_B, T_PROJ_W, T_PROJ_B, T_LN2_W, T_LN2_B,
-       T_FC_W, T_FC_B, T_FCPROJ_W, T_FCPROJ_B, T_PER_LAYER };
-
-static const char *layer_tensor_names[T_PER_LAYER] = {
-    "input_layernorm/weight", "input_layernorm/bias", "attention/qkv/weight", "attention/qkv/bias",
-    "attention/dense/weight", "attention/dense/bias", "post_attention_layernorm/weight",
-    "post_attention_layernorm/bias", "mlp/dense_h_to_4h/weight", "mlp/dense_h_to_4h/bias",
-    "mlp/dense_4h_to_h/weight", "mlp/dense_4h_to_h/bias"};
-
-/* tensors before the layers and after them */
-static int head_count(const plan_model_t *m) { return m->arch == PLAN_GPT ? 2 : 5; }
-static int tail_count(const plan_model_t *m) { return m->arch == PLAN_GPT ? 2 : 9; }
-
-int plan_tensor_count(const plan_model_t *m) {
-    return head_count(m) + m->num_layers * T_PER_LAYER + tail_count(m);
-}
-
-static void set_tensor(plan_tensor_t *t, const char *name, int ndim, int64_t d0, int64_t d1, int split) {
-    snprintf(t->name, sizeof t->name, "%s", name);
-    t->ndim = ndim;
-    t->global_shape[0] = d0;
-    t->global_shape[1] = ndim == 2 ? d1 : 0;
-    t->split_dim = split;
-}
-
-void plan_tensor_get(const plan_model_t *m, int tp, int tp_rank, int k, plan_tensor_t *t) {
-    int64_t h = m->hidden_size, f = plan_ffn(m), V = plan_padded_vocab(m, tp);
-    int heads = head_count(m), L = m->num_layers;
-    memset(t, 0, sizeof *t);
-    if (k < heads) {
-        static const char *gpt_names[] = {"embedding/word_embeddings/weight",
-                                          "embedding/position_embeddings/weight"};
-        static const char *bert_names[] = {"embedding/word_embeddings/weight",
-                                           "embedding/position_embeddings/weight",
-                                           "embedding/tokentype_embeddings/weight", "embedding/layernorm/weight",
-                                           "embedding/layernorm/bias"};
-        const char *name = m->arch == PLAN_GPT ? gpt_names[k] : bert_names[k];
-        if (k == 0) set_tensor(t, name, 2, V, h, 0); /* vocabulary-parallel */
-        else if (k == 1) set_tensor(t, name, 2, m->max_position_embeddings, h, -1);
-        else if (k == 2) set_tensor(t, name, 2, PLAN_BERT_TOKEN_TYPES, h, -1);
-        else set_tensor(t, name, 1, h, 0, -1);
-    } else if (k < heads + L * T_PER_LAYER) {
-        int l = (k - heads) / T_PER_LAYER, p = (k - heads) % T_PER_LAYER;
-        char name[80];
-        snprintf(name, sizeof name, "layers/%02d/%s", l, layer_tensor_names[p]);
-        switch (p) {
-        case T_QKV_W: set_tensor(t, name, 2, 3 * h, h, 0); break;   /* column-parallel, whole heads */
-        case T_QKV_B: set_tensor(t, name, 1, 3 * h, 0, 0); break;
-        case T_PROJ_W: set_tensor(t, name, 2, h, h, 1); break;      /* row-parallel */
-        case T_FC_W: set_tensor(t, name, 2, f, h, 0); break;        /* column-parallel */
-        case T_FC_B: set_tensor(t, name, 1, f, 0, 0); break;
-        case T_FCPROJ_W: set_tensor(t, name, 2, h, f, 1); break;    /* row-parallel */
-        default: set_tensor(t, name, 1, h, 0, -1); break;           /* LayerNorms, row-parallel biases */
-        }
-    } else {
-        int j = k - heads - L * T_PER_LAYER;
-        if (m->arch == PLAN_GPT) {
-            set_tensor(t, j == 0 ? "final_layernorm/weight" : "final_layernorm/bias", 1, h, 0, -1);
-        } else {
-            switch (j) {
-            case 0: set_tensor(t, "pooler/dense/weight", 2, h, h, -1); break;
-            case 1: set_tensor(t, "pooler/dense/bias", 1, h, 0, -1); break;
-            case 2: set_tensor(t, "lm_head/dense/weight", 2, h, h, -1); break;
-            case 3: set_tensor(t, "lm_head/dense/bias", 1, h, 0, -1); break;
-            case 4: set_tensor(t, "lm_head/layernorm/weight", 1, h, 0, -1); break;
-            case 5: set_tensor(t, "lm_head/layernorm/bias", 1, h, 0, -1); break;
-            case 6: set_tensor(t, "lm_head/bias", 1, V, 0, 0); break; /* vocabulary-parallel */
-            case 7: set_tensor(t, "binary_head/weight", 2, 2, h, -1); break;
-            default: set_tensor(t, "binary_head/bias", 1, 2, 0, -1); break;
-            }
-        }
+    if (m->arch == PLAN_GPT) {
+        gpt_config_t c;
+        gpt_config_of(m, &c);
+        return gpt_param_count(&c, tp);
     }
-    t->local_shape[0] = t->global_shape[0];
-    t->local_shape[1] = t->global_shape[1];
+    bert_config_t c;
+    bert_config_of(m, &c);
+    return bert_param_count(&c, tp);
+}
+
+int plan_tensor_list(const plan_model_t *m, int tp, param_list_t *pl) {
+    if (m->arch == PLAN_GPT) {
+        gpt_config_t c;
+        gpt_config_of(m, &c);
+        return gpt_param_list(&c, tp, pl);
+    }
+    bert_config_t c;
+    bert_config_of(m, &c);
+    return bert_param_list(&c, tp, pl);
+}
+
+void plan_tensor_get(const param_list_t *pl, int tp, int tp_rank, int k, plan_tensor_t *t) {
+    const param_spec_t *p = &pl->specs[k];
+    memset(t, 0, sizeof *t);
+    snprintf(t->name, sizeof t->name, "%s", p->name);
+    t->ndim = p->ndim;
+    t->global_shape[0] = t->local_shape[0] = p->shape[0];
+    t->global_shape[1] = t->local_shape[1] = p->ndim == 2 ? p->shape[1] : 0;
+    t->split_dim = p->split;
     if (t->split_dim >= 0) {
         t->local_shape[t->split_dim] = t->global_shape[t->split_dim] / tp;
         t->split_offset = (int64_t)tp_rank * t->local_shape[t->split_dim];
@@ -250,12 +214,15 @@ void plan_tensor_get(const plan_model_t *m, int tp, int tp_rank, int k, plan_ten
 static int64_t shape_numel(const int64_t *shape, int ndim) { return ndim == 2 ? shape[0] * shape[1] : shape[0]; }
 
 int64_t plan_local_param_count(const plan_model_t *m, int tp, int tp_rank) {
+    param_list_t pl;
+    if (plan_tensor_list(m, tp, &pl) != 0) return -1;
     int64_t n = 0;
     plan_tensor_t t;
-    for (int k = 0; k < plan_tensor_count(m); k++) {
-        plan_tensor_get(m, tp, tp_rank, k, &t);
+    for (int k = 0; k < pl.n; k++) {
+        plan_tensor_get(&pl, tp, tp_rank, k, &t);
         n += shape_numel(t.local_shape, t.ndim);
     }
+    param_list_free(&pl);
     return n;
 }
 
@@ -399,22 +366,18 @@ double plan_flops_narayanan(const plan_model_t *m, int tp, int64_t batch, int re
     return 72.0 * B * s * l * h * h * (1.0 + s / (6.0 * h) + V / (12.0 * l * h));
 }
 
-/* Model FLOPs of one micro-batch on one replica: the GEMMs of forward (x1),
- * recomputed forward (x recompute) and backward (x2). Per token and layer the
- * forward is 2(3h^2 + h^2 + 2hf) + 4sh (QK^T and attention x V over s keys); the
- * LM head 2hV per token (BERT: the MLM transform adds 2h^2), BERT's pooler and
- * sentence head 2h^2 + 4h per sequence. For GPT with f = 4h this is exactly
- * Narayanan's 96 B s l h^2 (1 + s/6h + V/16lh) (72 and V/12lh without
- * recomputation: the head is not recomputed). */
+/* Model FLOPs of one micro-batch on one replica (models/flops.h): the GEMMs only,
+ * the LM/MLM head on every token (as Megatron-LM 2019 ran BERT's), BERT's pooler and
+ * sentence head on every sequence. */
 static double micro_flops(const plan_model_t *m, int tp, int b, int recompute) {
-    double h = m->hidden_size, f = plan_ffn(m), s = m->seq_length, L = m->num_layers;
-    double V = plan_padded_vocab(m, tp), tokens = (double)b * s;
-    double layer = 2.0 * (4.0 * h * h + 2.0 * h * f) + 4.0 * s * h;
-    double head = 2.0 * h * V + (m->arch == PLAN_BERT ? 2.0 * h * h : 0.0);
-    double seq_head = m->arch == PLAN_BERT ? 2.0 * h * h + 4.0 * h : 0.0;
-    /* selective recomputation re-runs the core attention's forward (QK^T, x V): 4sh per token */
-    double again = recompute == PLAN_RECOMPUTE_FULL ? layer : recompute == PLAN_RECOMPUTE_SELECTIVE ? 4.0 * s * h : 0.0;
-    return tokens * ((3.0 * layer + again) * L + 3.0 * head) + 3.0 * b * seq_head;
+    double tokens = (double)b * m->seq_length;
+    int bert = m->arch == PLAN_BERT;
+    model_flops_shape_t s = {m->num_layers, m->hidden_size, plan_ffn(m), m->seq_length, plan_padded_vocab(m, tp),
+                             tokens, tokens, bert, bert ? (double)b : 0.0, 0.0};
+    return model_flops(&s, 3,
+                       recompute == PLAN_RECOMPUTE_FULL        ? TF_RECOMPUTE_FULL
+                       : recompute == PLAN_RECOMPUTE_SELECTIVE ? TF_RECOMPUTE_SELECTIVE
+                                                               : TF_RECOMPUTE_NONE);
 }
 
 /* Korthikanti et al. 2022, eq. 2 (tensor parallel, no sequence parallelism): bytes
@@ -586,13 +549,16 @@ static void print_tensor_row(FILE *f, const plan_tensor_t *t) {
 }
 
 int64_t plan_print_tensors(FILE *f, const plan_model_t *m, int tp, int tp_rank) {
-    int heads = head_count(m), per = T_PER_LAYER, L = m->num_layers, n = plan_tensor_count(m);
+    param_list_t pl;
+    if (plan_tensor_list(m, tp, &pl) != 0) return -1;
+    int heads = 0, per = TF_LAYER_PARAMS, L = m->num_layers, n = pl.n;
+    while (heads < n && strncmp(pl.specs[heads].name, "layers/", 7) != 0) heads++; /* the embeddings */
     plan_tensor_t t;
     int64_t total = 0, layer0 = 0;
     fprintf(f, "  %-48s %-16s %-16s %-16s %14s\n", "tensor", "global shape", "local shape", "split",
             "local params");
     for (int k = 0; k < n; k++) {
-        plan_tensor_get(m, tp, tp_rank, k, &t);
+        plan_tensor_get(&pl, tp, tp_rank, k, &t);
         int64_t numel = shape_numel(t.local_shape, t.ndim);
         total += numel;
         int in_layers = k >= heads && k < heads + L * per;
@@ -602,6 +568,7 @@ int64_t plan_print_tensors(FILE *f, const plan_model_t *m, int tp, int tp_rank) 
             fprintf(f, "  layers/01 .. layers/%02d: %d tensors each, shapes as layers/00 (%lld local params "
                        "per layer)\n", L - 1, per, (long long)layer0);
     }
+    param_list_free(&pl);
     return total;
 }
 
@@ -746,19 +713,24 @@ int plan_dry_run(const gpt_config_t *cfg, int tp, int world, int micro, int glob
     /* every split tensor exactly 1/TP on every rank; the slices of all TP ranks plus
      * the replicated tensors (counted once) must make the analytic count */
     plan_tensor_t t;
+    param_list_t pl;
+    if (gpt_param_list(cfg, tp, &pl) != 0) return err_set(err, "dry run: out of host memory listing the tensors");
     for (int r = 0; r < tp; r++) {
-        for (int k = 0; k < plan_tensor_count(&m); k++) {
-            plan_tensor_get(&m, tp, r, k, &t);
+        for (int k = 0; k < pl.n; k++) {
+            plan_tensor_get(&pl, tp, r, k, &t);
             int64_t numel = shape_numel(t.local_shape, t.ndim);
             if (t.split_dim < 0) {
                 if (r == 0) replicated += numel;
                 continue;
             }
-            if (t.local_shape[t.split_dim] * tp != t.global_shape[t.split_dim])
+            if (t.local_shape[t.split_dim] * tp != t.global_shape[t.split_dim]) {
+                param_list_free(&pl);
                 return err_set(err, "dry run: tensor %s does not split evenly over TP %d", t.name, tp);
+            }
             split_sum += numel;
         }
     }
+    param_list_free(&pl);
     if (split_sum + replicated != analytic)
         return err_set(err, "dry run: the TP ranks hold %lld parameters, gpt_param_count says %lld",
                        (long long)(split_sum + replicated), (long long)analytic);

@@ -43,7 +43,9 @@
 #include <stdio.h>
 
 #include "../framework/error.h"
+#include "../models/bert.h"
 #include "../models/gpt.h"
+#include "../models/params.h"
 
 typedef enum plan_arch { PLAN_GPT = 0, PLAN_BERT = 1 } plan_arch_t;
 typedef enum plan_precision { PLAN_FP32 = 0, PLAN_FP16 = 1, PLAN_BF16 = 2 } plan_precision_t;
@@ -62,9 +64,6 @@ typedef enum plan_optimizer { PLAN_ADAM = 0, PLAN_LAMB = 1 } plan_optimizer_t;
  *                          against the paper's published runs. */
 typedef enum plan_software { PLAN_SW_MEGAC = 0, PLAN_SW_MEGATRON_2019 = 1 } plan_software_t;
 
-/* BERT: word, position (max_position_embeddings) and token-type embeddings. */
-#define PLAN_BERT_TOKEN_TYPES 2
-
 typedef struct plan_model {
     plan_arch_t arch;
     int num_layers, hidden_size, num_heads;
@@ -72,6 +71,8 @@ typedef struct plan_model {
     int seq_length, max_position_embeddings;
     int vocab_size;               /* before padding */
     int vocab_multiple;           /* padded to a multiple of this x TP (megac: 128) */
+    int pre_ln;                   /* BERT: Megatron's pre-LN ordering (a final LayerNorm, none after
+                                   * the embeddings); GPT is always pre-LN */
 } plan_model_t;
 
 typedef struct plan_layout {
@@ -141,22 +142,27 @@ typedef struct plan_result {
     double tflops_per_gpu, pflops_total;
 } plan_result_t;
 
-/* ------------------------------------------------------------------ models */
+/* ------------------------------------------------------------------ models
+ * Presets, parameter counts and tensor lists are the models' own (models/gpt.h,
+ * models/bert.h); the planner keeps only the shape it computes with. */
 void plan_model_from_gpt(plan_model_t *m, const gpt_config_t *cfg);
-/* bert-base, bert-large, bert-3.9b (vocabulary 30,522, 512 positions, sequence 512) */
+/* BERT with a binary (sentence) head and 2 token types, as bert_config_defaults */
+void plan_model_from_bert(plan_model_t *m, const bert_config_t *cfg);
+/* bert_config_preset's bert-base, bert-large, bert-3.9b */
 int plan_bert_preset(plan_model_t *m, const char *name, err_t *err);
-const char *plan_bert_preset_names(void);
 int plan_ffn(const plan_model_t *m);
 int plan_padded_vocab(const plan_model_t *m, int tp);
 /* Checks the model and that TP divides heads, FFN and (after padding) the vocabulary. */
 int plan_model_validate(const plan_model_t *m, int tp, err_t *err);
 
-/* Exact global parameter count (padded vocabulary), closed form. */
+/* Exact global parameter count (padded vocabulary): gpt_param_count / bert_param_count. */
 int64_t plan_param_count(const plan_model_t *m, int tp);
-/* The tensor list, in megac's order and names (models/gpt.c for GPT). */
-int plan_tensor_count(const plan_model_t *m);
-void plan_tensor_get(const plan_model_t *m, int tp, int tp_rank, int k, plan_tensor_t *t);
-/* Sum of the local tensor sizes of one TP rank. */
+/* The model's tensor list (gpt_param_list / bert_param_list: megac's order and
+ * names) for TP size tp; 0 or -1 (out of host memory). Free with param_list_free. */
+int plan_tensor_list(const plan_model_t *m, int tp, param_list_t *pl);
+/* Tensor k of the list as TP rank tp_rank of tp holds it. */
+void plan_tensor_get(const param_list_t *pl, int tp, int tp_rank, int k, plan_tensor_t *t);
+/* Sum of the local tensor sizes of one TP rank (-1: out of host memory). */
 int64_t plan_local_param_count(const plan_model_t *m, int tp, int tp_rank);
 
 /* ------------------------------------------------------------------ machine */

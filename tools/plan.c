@@ -1,7 +1,7 @@
 /* plan.c — `megac plan`: before a cluster allocation is spent, whether a model
  * and layout fit on a machine and how fast they will go — memory per rank,
  * FLOPs, communication, time per iteration, PFLOP/s and weak-scaling efficiency.
- * The arithmetic lives in plan_model.c; this file reads flags and prints. */
+ * The arithmetic lives in plan/plan_model.c; this file reads flags and prints. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

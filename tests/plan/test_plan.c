@@ -178,10 +178,12 @@ static const char *gpt_presets[] = {"gpt2-124m", "gpt2-345m", "gpt-1.2b", "gpt-2
 static int64_t sum_over_ranks(const plan_model_t *m, int tp, int *uneven) {
     int64_t total = 0;
     plan_tensor_t t;
+    param_list_t pl;
     *uneven = 0;
+    CHECK(plan_tensor_list(m, tp, &pl) == 0, "tensor list: out of memory");
     for (int r = 0; r < tp; r++) {
-        for (int k = 0; k < plan_tensor_count(m); k++) {
-            plan_tensor_get(m, tp, r, k, &t);
+        for (int k = 0; k < pl.n; k++) {
+            plan_tensor_get(&pl, tp, r, k, &t);
             int64_t n = t.ndim == 2 ? t.local_shape[0] * t.local_shape[1] : t.local_shape[0];
             if (t.split_dim < 0) {
                 if (r == 0) total += n;
@@ -193,6 +195,7 @@ static int64_t sum_over_ranks(const plan_model_t *m, int tp, int *uneven) {
             total += n;
         }
     }
+    param_list_free(&pl);
     return total;
 }
 
@@ -251,11 +254,12 @@ static void test_against_gpt_create(void) {
                 CHECK(0, "gpt_create TP %d rank %d: %s", tp, rank, err.msg);
                 continue;
             }
-            CHECK(g.num_params == plan_tensor_count(&m), "TP %d: model has %d tensors, plan %d", tp, g.num_params,
-                  plan_tensor_count(&m));
-            for (int k = 0; k < g.num_params && k < plan_tensor_count(&m); k++) {
+            param_list_t pl;
+            CHECK(plan_tensor_list(&m, tp, &pl) == 0, "tensor list: out of memory");
+            CHECK(g.num_params == pl.n, "TP %d: model has %d tensors, plan %d", tp, g.num_params, pl.n);
+            for (int k = 0; k < g.num_params && k < pl.n; k++) {
                 plan_tensor_t t;
-                plan_tensor_get(&m, tp, rank, k, &t);
+                plan_tensor_get(&pl, tp, rank, k, &t);
                 const tensor_t *p = &g.params[k];
                 int same = strcmp(p->name, t.name) == 0 && p->ndim == t.ndim && p->shape[0] == t.local_shape[0] &&
                            (t.ndim == 1 || p->shape[1] == t.local_shape[1]) &&
@@ -267,6 +271,7 @@ static void test_against_gpt_create(void) {
             }
             CHECK((int64_t)g.param_numel == plan_local_param_count(&m, tp, rank), "TP %d rank %d: %zu vs %lld", tp,
                   rank, g.param_numel, (long long)plan_local_param_count(&m, tp, rank));
+            param_list_free(&pl);
             gpt_destroy(&g);
         }
     }
