@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "framework/backend.h"
+#include "models/bert.h"
 #include "models/gpt.h"
 #include "tests/testing.h"
 #include "plan/plan_model.h"
@@ -280,6 +281,48 @@ static void test_against_gpt_create(void) {
            compared);
 }
 
+/* BERT's tensor list against bert_create's, pre-LN (a final LayerNorm, none after the
+ * embeddings) and post-LN, on every rank of TP 2. */
+static void test_against_bert_create(void) {
+    int compared = 0;
+    for (int pre_ln = 0; pre_ln <= 1; pre_ln++) {
+        bert_config_t c;
+        bert_config_defaults(&c);
+        c.num_layers = 2, c.hidden_size = 32, c.num_attention_heads = 4, c.seq_length = c.max_position_embeddings = 8;
+        c.vocab_size = 100, c.max_predictions_per_seq = 2, c.pre_ln = pre_ln;
+        plan_model_t m;
+        plan_model_from_bert(&m, &c);
+        param_list_t pl;
+        CHECK(plan_tensor_list(&m, 2, &pl) == 0, "tensor list: out of memory");
+        for (int rank = 0; rank < 2; rank++) {
+            comm_t tp_desc;
+            memset(&tp_desc, 0, sizeof tp_desc);
+            tp_desc.rank = rank, tp_desc.size = 2, tp_desc.be = backend_cpu();
+            model_parallel_t par = {&tp_desc, 1};
+            bert_model_t b;
+            err_t err;
+            if (bert_create(&b, &c, backend_cpu(), 1, 8, &par, &err) != 0) {
+                CHECK(0, "bert_create pre-LN %d rank %d: %s", pre_ln, rank, err.msg);
+                continue;
+            }
+            CHECK(b.num_params == pl.n, "pre-LN %d: model has %d tensors, plan %d", pre_ln, b.num_params, pl.n);
+            for (int k = 0; k < b.num_params && k < pl.n; k++) {
+                plan_tensor_t t;
+                plan_tensor_get(&pl, 2, rank, k, &t);
+                const tensor_t *p = &b.params[k];
+                CHECK(strcmp(p->name, t.name) == 0 && p->shape[0] == t.local_shape[0] &&
+                          (t.ndim == 1 || p->shape[1] == t.local_shape[1]) && p->split_dim == t.split_dim,
+                      "pre-LN %d rank %d tensor %d: model %s, plan %s", pre_ln, rank, k, p->name, t.name);
+                compared++;
+            }
+            bert_destroy(&b);
+        }
+        param_list_free(&pl);
+    }
+    printf("  BERT tensor list = bert_create's, pre-LN and post-LN, both ranks of TP 2 (%d tensors compared)\n",
+           compared);
+}
+
 /* BERT: the closed form, the tensor list summed over ranks, and the published
  * sizes: 110M (Devlin et al. 2019), 336M and 3.9B (Shoeybi et al. 2019, Table 4). */
 static void test_bert_counts(void) {
@@ -425,6 +468,7 @@ int main(void) {
     printf("== parameter counts ==\n");
     test_gpt_counts();
     test_against_gpt_create();
+    test_against_bert_create();
     test_bert_counts();
     printf("== FLOPs, memory, refusals ==\n");
     test_flops();
