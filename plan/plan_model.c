@@ -80,30 +80,26 @@ const char *plan_software_name(plan_software_t s) {
 
 /* ---------------------------------------------------------------- models */
 
+/* The planner's shape fields and their names in gpt_config_t and bert_config_t
+ * (the two configurations spell them alike). */
+#define SHAPE_FIELDS(X)                                                                                          \
+    X(num_layers, num_layers) X(hidden_size, hidden_size) X(num_heads, num_attention_heads)                     \
+    X(ffn_hidden_size, ffn_hidden_size) X(seq_length, seq_length)                                              \
+    X(max_position_embeddings, max_position_embeddings) X(vocab_size, vocab_size)                              \
+    X(vocab_multiple, make_vocab_size_divisible_by)
+#define FROM_CONFIG(mine, theirs) m->mine = c->theirs;
+#define TO_CONFIG(mine, theirs) c->theirs = m->mine;
+
 void plan_model_from_gpt(plan_model_t *m, const gpt_config_t *c) {
     memset(m, 0, sizeof *m);
     m->arch = PLAN_GPT;
-    m->num_layers = c->num_layers;
-    m->hidden_size = c->hidden_size;
-    m->num_heads = c->num_attention_heads;
-    m->ffn_hidden_size = c->ffn_hidden_size;
-    m->seq_length = c->seq_length;
-    m->max_position_embeddings = c->max_position_embeddings;
-    m->vocab_size = c->vocab_size;
-    m->vocab_multiple = c->make_vocab_size_divisible_by;
+    SHAPE_FIELDS(FROM_CONFIG)
 }
 
 void plan_model_from_bert(plan_model_t *m, const bert_config_t *c) {
     memset(m, 0, sizeof *m);
     m->arch = PLAN_BERT;
-    m->num_layers = c->num_layers;
-    m->hidden_size = c->hidden_size;
-    m->num_heads = c->num_attention_heads;
-    m->ffn_hidden_size = c->ffn_hidden_size;
-    m->seq_length = c->seq_length;
-    m->max_position_embeddings = c->max_position_embeddings;
-    m->vocab_size = c->vocab_size;
-    m->vocab_multiple = c->make_vocab_size_divisible_by;
+    SHAPE_FIELDS(FROM_CONFIG)
     m->pre_ln = c->pre_ln;
 }
 
@@ -118,28 +114,18 @@ int plan_bert_preset(plan_model_t *m, const char *name, err_t *err) {
  * not model keep the models' defaults) */
 static void gpt_config_of(const plan_model_t *m, gpt_config_t *c) {
     gpt_config_defaults(c);
-    c->num_layers = m->num_layers;
-    c->hidden_size = m->hidden_size;
-    c->num_attention_heads = m->num_heads;
-    c->ffn_hidden_size = m->ffn_hidden_size;
-    c->seq_length = m->seq_length;
-    c->max_position_embeddings = m->max_position_embeddings;
-    c->vocab_size = m->vocab_size;
-    c->make_vocab_size_divisible_by = m->vocab_multiple;
+    SHAPE_FIELDS(TO_CONFIG)
 }
 
 static void bert_config_of(const plan_model_t *m, bert_config_t *c) {
     bert_config_defaults(c);
-    c->num_layers = m->num_layers;
-    c->hidden_size = m->hidden_size;
-    c->num_attention_heads = m->num_heads;
-    c->ffn_hidden_size = m->ffn_hidden_size;
-    c->seq_length = m->seq_length;
-    c->max_position_embeddings = m->max_position_embeddings;
-    c->vocab_size = m->vocab_size;
-    c->make_vocab_size_divisible_by = m->vocab_multiple;
+    SHAPE_FIELDS(TO_CONFIG)
     c->pre_ln = m->pre_ln;
 }
+
+#undef TO_CONFIG
+#undef FROM_CONFIG
+#undef SHAPE_FIELDS
 
 int plan_ffn(const plan_model_t *m) { return m->ffn_hidden_size > 0 ? m->ffn_hidden_size : 4 * m->hidden_size; }
 
