@@ -517,6 +517,28 @@ int plan_baseline(const plan_machine_t *mach, plan_software_t sw, plan_result_t 
     return plan_evaluate(&m, &l, mach, r, err);
 }
 
+/* NVIDIA's BERT-Large record (August 2019, "NVIDIA Clocks World's Fastest BERT
+ * Training Time"): 53 minutes on 92 DGX-2H (1,472 V100-32GB), PyTorch with AMP and
+ * LAMB, in two phases. The per-GPU batch sizes are those of NVIDIA's
+ * DeepLearningExamples configurations for 92 DGX-2H nodes
+ * (PyTorch/LanguageModeling/BERT/config_DGX2_92x16x48_wiki_books.sh and
+ * config_DGX2_92x16x8x3_wiki_books_phase2.sh): phase 1 sequence 128, 48 per GPU,
+ * 7,038 steps; phase 2 sequence 512, 8 per GPU x 3 accumulation steps, 1,450 steps.
+ * The LAMB paper's recipe (You et al. 2019: 64K then 32K, 7,038 + 1,563 steps)
+ * does not divide over 1,472 GPUs; NVIDIA kept its steps in phase 1 (70,656 per
+ * step) and its 51.2M samples in phase 2 (35,328 x 1,450). */
+int plan_bert_record_phase(const plan_machine_t *mach, plan_software_t sw, int p, plan_record_phase_t *ph,
+                           plan_model_t *m, plan_layout_t *l, err_t *err) {
+    static const plan_record_phase_t phases[2] = {{128, 48, 1, 7038}, {512, 8, 3, 1450}};
+    if (p < 0 || p > 1) return err_set(err, "the BERT record has phases 0 and 1 (got %d)", p);
+    if (plan_bert_preset(m, "bert-large", err) != 0) return -1;
+    int gpus = PLAN_BERT_RECORD_NODES * mach->gpus_per_node;
+    *ph = phases[p];
+    m->seq_length = ph->seq;
+    *l = (plan_layout_t){1, gpus, ph->micro, ph->micro * ph->accumulation * gpus, PLAN_FP16, 0, 0, PLAN_LAMB, sw, 0};
+    return 0;
+}
+
 /* ---------------------------------------------------------------- output */
 
 static void print_shape(char *buf, size_t n, const int64_t *shape, int ndim) {

@@ -187,6 +187,18 @@ int plan_evaluate(const plan_model_t *m, const plan_layout_t *l, const plan_mach
  * Megatron-LM 1.2B GPT (40 layers, hidden 1536, 16 heads, sequence 1024,
  * vocabulary 51,200) at TP = DP = 1, micro-batch 8, recomputation, 16-bit. */
 int plan_baseline(const plan_machine_t *mach, plan_software_t sw, plan_result_t *r, err_t *err);
+
+/* NVIDIA's BERT-Large record (August 2019): 53 minutes on 92 DGX-2H nodes, LAMB,
+ * fp16, two phases (the configuration's sources in plan_model.c). */
+#define PLAN_BERT_RECORD_NODES 92
+#define PLAN_BERT_RECORD_MINUTES 53.0
+typedef struct plan_record_phase {
+    int seq, micro, accumulation, steps;
+} plan_record_phase_t;
+/* Phase p (0 or 1) on PLAN_BERT_RECORD_NODES nodes of mach: its batches and steps,
+ * the model (bert-large at the phase's sequence) and the layout (TP 1, DP all GPUs). */
+int plan_bert_record_phase(const plan_machine_t *mach, plan_software_t sw, int p, plan_record_phase_t *ph,
+                           plan_model_t *m, plan_layout_t *l, err_t *err);
 /* Narayanan et al. 2021 (eq. 3): 96 B s l h^2 (1 + s/(6h) + V/(16 l h)) with full
  * recomputation; without it 72 B s l h^2 (1 + s/(6h) + V/(12 l h)). */
 double plan_flops_narayanan(const plan_model_t *m, int tp, int64_t batch, int recompute);

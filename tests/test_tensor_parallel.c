@@ -252,6 +252,8 @@ int main(int argc, char **argv) {
     tp = g.tp, t = g.tp_size, r = g.tp_rank;
     if (OC % t || IC % t || V % t || N % t) {
         fprintf(stderr, "test_tensor_parallel: TP %d must divide %d, %d, %d and %d\n", t, N, IC, OC, V);
+        grid_destroy(&g);
+        parallel_finalize();
         return 1;
     }
     test_f_g();

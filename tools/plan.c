@@ -102,52 +102,36 @@ static void print_throughput(const plan_model_t *m, const plan_layout_t *l, cons
                slice);
 }
 
-/* NVIDIA's BERT-Large record (August 2019, "NVIDIA Clocks World's Fastest BERT
- * Training Time"): 53 minutes on 92 DGX-2H (1,472 V100-32GB), PyTorch with AMP and
- * LAMB, in two phases. The per-GPU batch sizes are those of NVIDIA's
- * DeepLearningExamples configurations for 92 DGX-2H nodes
- * (PyTorch/LanguageModeling/BERT/config_DGX2_92x16x48_wiki_books.sh and
- * config_DGX2_92x16x8x3_wiki_books_phase2.sh): phase 1 sequence 128, 48 per GPU,
- * 7,038 steps; phase 2 sequence 512, 8 per GPU x 3 accumulation steps, 1,450 steps.
- * The LAMB paper's recipe (You et al. 2019: 64K then 32K, 7,038 + 1,563 steps)
- * does not divide over 1,472 GPUs; NVIDIA kept its steps in phase 1 (70,656 per
- * step) and its 51.2M samples in phase 2 (35,328 x 1,450). */
-#define BERT_RECORD_NODES 92
-#define BERT_RECORD_MINUTES 53.0
+/* NVIDIA's BERT-Large record, phase by phase (plan_bert_record_phase) */
 static int bert_record(const plan_machine_t *mach, plan_software_t sw, err_t *err) {
-    plan_model_t m;
-    if (plan_bert_preset(&m, "bert-large", err) != 0) return -1;
-    int gpus = BERT_RECORD_NODES * mach->gpus_per_node;
-    struct {
-        int seq, micro, accumulation, steps;
-    } phases[2] = {{128, 48, 1, 7038}, {512, 8, 3, 1450}};
+    int gpus = PLAN_BERT_RECORD_NODES * mach->gpus_per_node;
     printf("BERT-Large, NVIDIA's 1,472-V100 record: %d nodes of %d %s = %d GPUs, TP 1 x DP %d, fp16, LAMB, no "
            "recomputation\n(published: %.0f minutes in all; per-GPU batches from NVIDIA's DeepLearningExamples "
            "configs for 92 DGX-2H)\n",
-           BERT_RECORD_NODES, mach->gpus_per_node, mach->gpu, gpus, gpus, BERT_RECORD_MINUTES);
+           PLAN_BERT_RECORD_NODES, mach->gpus_per_node, mach->gpu, gpus, gpus, PLAN_BERT_RECORD_MINUTES);
     print_calibration(mach, 0);
     double total = 0;
     for (int p = 0; p < 2; p++) {
-        plan_model_t mp = m;
-        mp.seq_length = phases[p].seq;
-        plan_layout_t l = {1, gpus, phases[p].micro, phases[p].micro * phases[p].accumulation * gpus, PLAN_FP16, 0, 0,
-                           PLAN_LAMB, sw, 0};
+        plan_record_phase_t ph;
+        plan_model_t mp;
+        plan_layout_t l;
         plan_result_t r;
+        if (plan_bert_record_phase(mach, sw, p, &ph, &mp, &l, err) != 0) return -1;
         if (plan_evaluate(&mp, &l, mach, &r, err) != 0) return -1;
-        double minutes = r.t_iteration * phases[p].steps / 60.0;
+        double minutes = r.t_iteration * ph.steps / 60.0;
         total += minutes;
         printf("\n=== phase %d: sequence %d, micro-batch %d x %d accumulation x %d GPUs = global batch %d, %d "
                "steps ===\n\n",
-               p + 1, phases[p].seq, phases[p].micro, phases[p].accumulation, gpus, l.global_batch, phases[p].steps);
+               p + 1, ph.seq, ph.micro, ph.accumulation, gpus, l.global_batch, ph.steps);
         plan_print_report(stdout, &mp, "bert-large", &l, mach, &r);
         printf("\nphase %d: %.3f s per step x %d steps = %.1f minutes; %.2f PFLOP/s aggregate, %.1f TFLOP/s per GPU\n",
-               p + 1, r.t_iteration, phases[p].steps, minutes, r.pflops_total, r.tflops_per_gpu);
+               p + 1, r.t_iteration, ph.steps, minutes, r.pflops_total, r.tflops_per_gpu);
         if (r.mem.total > mach->memory_bytes)
             return err_set(err, "phase %d does not fit: %.2f GiB per rank, the %s has %.2f GiB", p + 1,
                            r.mem.total / 1073741824.0, mach->gpu, mach->memory_bytes / 1073741824.0);
     }
     printf("\npredicted time to train: %.1f minutes (phase 1 + phase 2; published record: %.0f minutes, %+.0f%%)\n",
-           total, BERT_RECORD_MINUTES, 100.0 * (total / BERT_RECORD_MINUTES - 1.0));
+           total, PLAN_BERT_RECORD_MINUTES, 100.0 * (total / PLAN_BERT_RECORD_MINUTES - 1.0));
     return 0;
 }
 

@@ -142,25 +142,22 @@ static void test_bert_record(void) {
     dgx2h(&mach);
     plan_model_t m;
     err_t err;
-    CHECK(plan_bert_preset(&m, "bert-large", &err) == 0, "%s", err.msg);
     /* NVIDIA DeepLearningExamples, configs for 92 DGX-2H: phase 1 sequence 128, 48
      * per GPU, 7,038 steps; phase 2 sequence 512, 8 per GPU x 3 accumulation,
-     * 1,450 steps; LAMB, fp16 (tools/plan.c, bert_record) */
+     * 1,450 steps; LAMB, fp16 (plan_bert_record_phase) */
     int gpus = 92 * 16;
-    struct {
-        int seq, micro, accumulation, steps;
-    } phases[2] = {{128, 48, 1, 7038}, {512, 8, 3, 1450}};
     double minutes = 0;
     for (int p = 0; p < 2; p++) {
-        m.seq_length = phases[p].seq;
-        plan_layout_t l = {1, gpus, phases[p].micro, phases[p].micro * phases[p].accumulation * gpus, PLAN_FP16, 0, 0,
-                           PLAN_LAMB, PLAN_SW_MEGAC, 0};
+        plan_record_phase_t ph;
+        plan_layout_t l;
         plan_result_t r;
+        CHECK(plan_bert_record_phase(&mach, PLAN_SW_MEGAC, p, &ph, &m, &l, &err) == 0, "%s", err.msg);
+        CHECK(l.dp == gpus && l.tp == 1, "BERT phase %d: layout TP %d x DP %d", p + 1, l.tp, l.dp);
         CHECK(plan_evaluate(&m, &l, &mach, &r, &err) == 0, "%s", err.msg);
         CHECK(r.mem.total <= mach.memory_bytes, "BERT phase %d does not fit", p + 1);
-        printf("  BERT-Large phase %d: %.3f s per step x %d = %.1f minutes\n", p + 1, r.t_iteration, phases[p].steps,
-               r.t_iteration * phases[p].steps / 60.0);
-        minutes += r.t_iteration * phases[p].steps / 60.0;
+        printf("  BERT-Large phase %d: %.3f s per step x %d = %.1f minutes\n", p + 1, r.t_iteration, ph.steps,
+               r.t_iteration * ph.steps / 60.0);
+        minutes += r.t_iteration * ph.steps / 60.0;
     }
     within("BERT-Large on 1,472 V100s (NVIDIA record): time to train", minutes, 53.0, "min");
     /* the LAMB paper's 64K batch does not divide over 1,472 GPUs */
