@@ -30,7 +30,7 @@
 #include "../models/gpt.h"
 #include "../parallel/dist_optim.h"
 #include "../parallel/grid.h"
-#include "args.h"
+#include "../framework/args.h"
 #include "commands.h"
 
 /* Best-of-reps GFLOP/s of a square n^3 sgemm with this rank's threads. */

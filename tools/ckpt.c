@@ -27,7 +27,7 @@
 #include "model_checkpoint.h"
 #include "hf_bert.h"
 #include "hf_gpt2.h"
-#include "args.h"
+#include "../framework/args.h"
 #include "commands.h"
 
 static void usage(FILE *f) {

@@ -11,7 +11,7 @@
 #include "../data/tokenizer.h"
 #include "../framework/rng.h"
 #include "../models/gpt.h"
-#include "args.h"
+#include "../framework/args.h"
 #include "commands.h"
 
 /* Picks a token from logits[0..V) with temperature and top-k; u in [0,1). */

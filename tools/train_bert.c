@@ -11,11 +11,11 @@
 #include "../models/bert.h"
 #include "../parallel/dist_optim.h"
 #include "../parallel/grid.h"
-#include "args.h"
-#include "bert_data.h"
+#include "../framework/args.h"
+#include "../training/bert_data.h"
 #include "commands.h"
-#include "train_checkpoint.h"
-#include "train_common.h"
+#include "../training/train_checkpoint.h"
+#include "../training/train_common.h"
 
 typedef struct bert_job {
     train_base_t base;                    /* first: the shared hooks take the job as it */

@@ -17,12 +17,12 @@
 #include "../models/gpt.h"
 #include "../parallel/dist_optim.h"
 #include "../parallel/grid.h"
-#include "args.h"
+#include "../framework/args.h"
 #include "commands.h"
-#include "gpt_data.h"
+#include "../training/gpt_data.h"
 #include "plan_model.h"
-#include "train_checkpoint.h"
-#include "train_common.h"
+#include "../training/train_checkpoint.h"
+#include "../training/train_common.h"
 
 typedef struct train_opts {
     train_common_t c;                         /* the flags every model shares */
