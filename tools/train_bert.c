@@ -152,18 +152,18 @@ static int job_setup(bert_job_t *j, train_common_t *o, const train_ckpt_opts_t *
     if (j->ckpt.loading) j->model.seed = (uint64_t)o->seed; /* dropout's key; the weights come from the checkpoint */
     else bert_init_weights(&j->model, (uint64_t)o->seed);
     j->model.grad_ready_ctx = &j->base.opt;
-    ckpt_param_t *table = train_ckpt_table(&j->ckpt, j->model.num_params, err);
+    ckpt_param_t *table = train_ckpt_table(&j->ckpt, j->model.store.n, err);
     if (!table) return -1;
     bert_ckpt_params(&j->model, table);
-    train_blocks_t blocks = {j->model.params,      j->model.grads,       j->model.num_params, j->model.param_block,
-                             j->model.grad_block, j->model.param_numel, j->model.param_alloc};
+    train_blocks_t blocks = {j->model.store.params,      j->model.store.grads,       j->model.store.n, j->model.store.param_block,
+                             j->model.store.grad_block, j->model.store.numel, j->model.store.alloc};
     return train_ckpt_attach(&j->ckpt, &j->base, o, &blocks, sched, acfg, err);
 }
 
 static void job_teardown(bert_job_t *j) {
     dist_optim_destroy(&j->base.opt);
     train_ckpt_free(&j->ckpt);
-    if (j->model.params) bert_destroy(&j->model);
+    if (j->model.store.params) bert_destroy(&j->model);
     bert_data_close(&j->data);
     grid_destroy(&j->base.grid);
     free(j->label_count);

@@ -141,18 +141,18 @@ static int job_setup(gpt_job_t *j, train_opts_t *o, const lr_schedule_t *sched, 
     if (j->ckpt.loading) j->model.seed = (uint64_t)c->seed; /* dropout's key; the weights come from the checkpoint */
     else gpt_init_weights(&j->model, (uint64_t)c->seed);
     j->model.grad_ready_ctx = &j->base.opt;
-    ckpt_param_t *table = train_ckpt_table(&j->ckpt, j->model.num_params, err);
+    ckpt_param_t *table = train_ckpt_table(&j->ckpt, j->model.store.n, err);
     if (!table) return -1;
     gpt_ckpt_params(&j->model, table);
-    train_blocks_t blocks = {j->model.params,      j->model.grads,       j->model.num_params, j->model.param_block,
-                             j->model.grad_block, j->model.param_numel, j->model.param_alloc};
+    train_blocks_t blocks = {j->model.store.params,      j->model.store.grads,       j->model.store.n, j->model.store.param_block,
+                             j->model.store.grad_block, j->model.store.numel, j->model.store.alloc};
     return train_ckpt_attach(&j->ckpt, &j->base, c, &blocks, sched, acfg, err);
 }
 
 static void job_teardown(gpt_job_t *j) {
     dist_optim_destroy(&j->base.opt);
     train_ckpt_free(&j->ckpt);
-    if (j->model.params) gpt_destroy(&j->model);
+    if (j->model.store.params) gpt_destroy(&j->model);
     gpt_data_close(&j->data);
     grid_destroy(&j->base.grid);
     free(j->buf), free(j->tokens), free(j->targets);
@@ -267,7 +267,7 @@ int cmd_train_gpt(int argc, char **argv) {
                cfg.num_attention_heads, cfg.seq_length, cfg.vocab_size, c->optimizer, job.base.be->name);
         printf("parallel: world %d = tensor-parallel %d x data-parallel %d%s; parameters per rank: %zu\n",
                g->world_size, g->tp_size, g->dp_size, c->distributed_optimizer ? ", distributed optimizer (ZeRO-1)" : "",
-               job.model.param_numel);
+               job.model.store.numel);
         printf("data: %s, %lld tokens (train %lld windows), micro-batch %d, global batch %d, %lld iterations\n",
                o.data_path, (long long)job.data.tokens, (long long)gpt_data_num_samples(&job.data, SPLIT_TRAIN),
                c->micro_batch_size, job.global_batch, c->train_iters);
