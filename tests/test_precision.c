@@ -12,7 +12,7 @@
 
 #include "framework/backend.h"
 #include "framework/precision.h"
-#include "framework/trainer.h"
+#include "training/trainer.h"
 #include "models/gpt.h"
 #include "parallel/dist_optim.h"
 #include "parallel/grid.h"

@@ -25,7 +25,7 @@
 
 #include "../framework/backend.h"
 #include "../framework/rng.h"
-#include "../framework/trainer.h"
+#include "../training/trainer.h"
 #include "../models/bert.h"
 #include "../models/gpt.h"
 #include "../parallel/dist_optim.h"

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../framework/trainer.h"
+#include "../training/trainer.h"
 #include "../models/bert.h"
 #include "../parallel/dist_optim.h"
 #include "../parallel/grid.h"

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "../framework/backend.h"
-#include "../framework/trainer.h"
+#include "../training/trainer.h"
 #include "../models/gpt.h"
 #include "../parallel/dist_optim.h"
 #include "../parallel/grid.h"
