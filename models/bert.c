@@ -15,7 +15,7 @@ static int ffn_size(const bert_config_t *c) { return c->ffn_hidden_size > 0 ? c-
 
 static int declare_params(bert_model_t *m) {
     const bert_config_t *c = &m->cfg;
-    param_list_t *pl = &m->plist;
+    param_list_t *pl = &m->store.list;
     int64_t C = c->hidden_size;
     const uint32_t rep = TENSOR_TP_REPLICATED, nwd = TENSOR_NO_WEIGHT_DECAY;
     int ok = 1;
@@ -49,8 +49,8 @@ static int declare_params(bert_model_t *m) {
     return ok ? 0 : -1;
 }
 
-static float *P(bert_model_t *m, int k) { return m->params[k].data; }
-static float *G(bert_model_t *m, int k) { return m->grads[k].data; }
+static float *P(bert_model_t *m, int k) { return m->store.params[k].data; }
+static float *G(bert_model_t *m, int k) { return m->store.grads[k].data; }
 
 /* ---------------------------------------------------------------- memory */
 
@@ -89,6 +89,8 @@ static int carve(bert_model_t *m, arena_t *ar) {
     }
     return bad ? -1 : 0;
 }
+
+static int carve_arena(void *m, arena_t *ar) { return carve(m, ar); }
 
 static void set_dims(bert_model_t *m, const bert_config_t *cfg, int B, int T, int tp_rank, int tp_size) {
     m->cfg = *cfg, m->tp_rank = tp_rank, m->tp_size = tp_size;
@@ -146,52 +148,37 @@ int bert_create(bert_model_t *m, const bert_config_t *cfg, backend_t *be, int B,
         bert_destroy(m);
         return err_set(err, "out of host memory building the BERT tables");
     }
-    m->num_params = m->plist.n;
-    if (params_alloc(be, &m->plist, tp_rank, tp_size, pad, &m->params, &m->grads, &m->param_block,
-                     &m->grad_block, &m->param_numel, &m->param_alloc, err) != 0) {
+    if (param_store_alloc(&m->store, be, tp_rank, tp_size, pad, err) != 0) {
         bert_destroy(m);
         return err_prefix(err, "BERT");
     }
     for (int l = 0; l < L; l++) {
-        params_bind_tf_layer(&m->w_layers[l], m->params + m->p_layers + l * TF_LAYER_PARAMS);
-        params_bind_tf_layer(&m->g_layers[l], m->grads + m->p_layers + l * TF_LAYER_PARAMS);
+        params_bind_tf_layer(&m->w_layers[l], m->store.params + m->p_layers + l * TF_LAYER_PARAMS);
+        params_bind_tf_layer(&m->g_layers[l], m->store.grads + m->p_layers + l * TF_LAYER_PARAMS);
     }
-    arena_t ar = {0};
-    carve(m, &ar);
-    if (be->alloc(be, &m->act_block, ar.used, err) != 0) {
+    if (model_alloc_acts(be, carve_arena, m, &m->act_block, &m->act_bytes, "BERT ", err) != 0) {
         bert_destroy(m);
-        return err_prefix(err, "BERT activations (%zu bytes)", ar.used);
-    }
-    m->act_bytes = ar.used;
-    arena_t real = {.base = m->act_block, .capacity = ar.used};
-    if (carve(m, &real) != 0) {
-        bert_destroy(m);
-        return err_set(err, "internal: BERT activation arena overflow");
+        return -1;
     }
     for (int b = 0; b < B; b++) m->h_cls[b] = b * T;
     return 0;
 }
 
 void bert_destroy(bert_model_t *m) {
-    if (m->be) {
-        if (m->param_block) m->be->free(m->be, m->param_block);
-        if (m->grad_block) m->be->free(m->be, m->grad_block);
-        if (m->act_block) m->be->free(m->be, m->act_block);
-    }
-    param_list_free(&m->plist);
+    if (m->be && m->act_block) m->be->free(m->be, m->act_block);
+    param_store_free(&m->store, m->be);
     tf_stack_free(&m->stack);
-    free(m->params), free(m->grads), free(m->w_layers), free(m->g_layers);
+    free(m->w_layers), free(m->g_layers);
     free(m->h_losses), free(m->h_tlogit), free(m->h_rowmax), free(m->h_dloss), free(m->h_cls);
     memset(m, 0, sizeof *m);
 }
 
 void bert_init_weights(bert_model_t *m, uint64_t seed) {
     m->seed = seed;
-    params_init(m->be, m->params, &m->plist, seed, m->cfg.init_method_std,
-                m->cfg.init_method_std / sqrtf(2.0f * (float)m->cfg.num_layers));
+    param_store_init(&m->store, m->be, seed, m->cfg.init_method_std, m->cfg.num_layers);
 }
 
-void bert_zero_grads(bert_model_t *m) { m->be->memset_zero(m->be, m->grad_block, m->param_alloc * sizeof(float)); }
+void bert_zero_grads(bert_model_t *m) { param_store_zero_grads(&m->store, m->be); }
 
 /* ---------------------------------------------------------------- forward */
 
@@ -385,7 +372,7 @@ int bert_backward(bert_model_t *m, float grad_scale, uint32_t step, err_t *err) 
         be->embedding_backward(be, dh, m->dcls, m->cls_pos, B, C, 0, N);
     }
     int heads = c->binary_head ? m->p_pooler : m->p_lm_dense;
-    grad_ready(m, heads, m->num_params - 1);
+    grad_ready(m, heads, m->store.n - 1);
     if (c->pre_ln) {
         be->memset_zero(be, m->dresid, NC * sizeof(float));
         be->layernorm_backward(be, m->dresid, G(m, m->p_final_ln), G(m, m->p_final_ln + 1), dh, m->stack.resid[L],

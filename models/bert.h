@@ -19,6 +19,7 @@
 
 #include "../framework/backend.h"
 #include "../framework/error.h"
+#include "model.h"
 #include "params.h"
 #include "transformer.h"
 
@@ -79,11 +80,7 @@ typedef struct bert_model {
     int tp_rank, tp_size;
     int B, T, M;                /* buffers: micro-batch, sequence, masked rows (B x max predictions) */
     int C, NH_local, HS, F_local, V_padded, V_local, v_start;
-    param_list_t plist;
-    int num_params;
-    tensor_t *params, *grads;
-    size_t param_numel, param_alloc;
-    float *param_block, *grad_block;
+    param_store_t store;        /* parameters and gradients (params.h) */
     void *act_block;
     size_t act_bytes;           /* its size */
     model_grad_ready_fn grad_ready;

@@ -72,6 +72,8 @@ static int carve_acts(gpt_model_t *m, arena_t *ar) {
     return bad || (ar->base && (!a->tokens || !a->targets)) ? -1 : 0;
 }
 
+static int carve_arena(void *m, arena_t *ar) { return carve_acts(m, ar); }
+
 static int alloc_act_tables(gpt_model_t *m) {
     return tf_stack_init(&m->a.stack, m->cfg.num_layers, &m->cfg.recompute);
 }
@@ -138,11 +140,10 @@ int gpt_create(gpt_model_t *m, const gpt_config_t *cfg, backend_t *be, int B, in
     set_dims(m, cfg, B, T, tp_rank, tp_size);
     m->be = be;
     m->tp = tp;
-    if (declare_params(&m->plist, cfg, m->V_padded) != 0) {
+    if (declare_params(&m->store.list, cfg, m->V_padded) != 0) {
         gpt_destroy(m);
         return err_set(err, "out of host memory declaring the parameters");
     }
-    m->num_params = m->plist.n;
     m->w.layers = calloc((size_t)cfg->num_layers, sizeof(tf_layer_t));
     m->g.layers = calloc((size_t)cfg->num_layers, sizeof(tf_layer_t));
     size_t BT = (size_t)B * T;
@@ -157,38 +158,24 @@ int gpt_create(gpt_model_t *m, const gpt_config_t *cfg, backend_t *be, int B, in
         return err_set(err, "out of host memory building the model tables");
     }
     /* parameters and gradients: one flat block each, same layout */
-    if (params_alloc(be, &m->plist, tp_rank, tp_size, pad, &m->params, &m->grads, &m->param_block,
-                     &m->grad_block, &m->param_numel, &m->param_alloc, err) != 0) {
+    if (param_store_alloc(&m->store, be, tp_rank, tp_size, pad, err) != 0) {
         gpt_destroy(m);
         return -1;
     }
-    set_views(m, m->params, &m->w);
-    set_views(m, m->grads, &m->g);
-    /* activations */
-    arena_t ar = {0};
-    carve_acts(m, &ar);
-    if (be->alloc(be, &m->act_block, ar.used, err) != 0) {
+    set_views(m, m->store.params, &m->w);
+    set_views(m, m->store.grads, &m->g);
+    if (model_alloc_acts(be, carve_arena, m, &m->act_block, &m->act_bytes, "", err) != 0) {
         gpt_destroy(m);
-        return err_prefix(err, "activations (%zu bytes)", ar.used);
-    }
-    m->act_bytes = ar.used;
-    arena_t real = {.base = m->act_block, .capacity = ar.used};
-    if (carve_acts(m, &real) != 0) {
-        gpt_destroy(m);
-        return err_set(err, "internal: activation arena overflow");
+        return -1;
     }
     return 0;
 }
 
 void gpt_destroy(gpt_model_t *m) {
-    if (m->be) {
-        if (m->param_block) m->be->free(m->be, m->param_block);
-        if (m->grad_block) m->be->free(m->be, m->grad_block);
-        if (m->act_block) m->be->free(m->be, m->act_block);
-    }
+    if (m->be && m->act_block) m->be->free(m->be, m->act_block);
+    param_store_free(&m->store, m->be);
     free_act_tables(m);
-    param_list_free(&m->plist);
-    free(m->params), free(m->grads), free(m->w.layers), free(m->g.layers);
+    free(m->w.layers), free(m->g.layers);
     free(m->h_tokens), free(m->h_targets), free(m->h_mask), free(m->h_losses), free(m->h_dloss);
     memset(m, 0, sizeof *m);
 }
@@ -198,8 +185,7 @@ void gpt_destroy(gpt_model_t *m) {
 void gpt_init_weights(gpt_model_t *m, uint64_t seed) {
     const gpt_config_t *c = &m->cfg;
     m->seed = seed;
-    params_init(m->be, m->params, &m->plist, seed, c->init_method_std,
-                c->init_method_std / sqrtf(2.0f * (float)c->num_layers));
+    param_store_init(&m->store, m->be, seed, c->init_method_std, c->num_layers);
 }
 
 /* ---------------------------------------------------------------- forward */
@@ -284,7 +270,7 @@ int gpt_forward(gpt_model_t *m, const int *tokens, const int *targets, const flo
 /* ---------------------------------------------------------------- backward */
 
 void gpt_zero_grads(gpt_model_t *m) {
-    m->be->memset_zero(m->be, m->grad_block, m->param_alloc * sizeof(float));
+    param_store_zero_grads(&m->store, m->be);
 }
 
 int gpt_backward(gpt_model_t *m, float grad_scale, uint32_t step, err_t *err) {

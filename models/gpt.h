@@ -16,6 +16,7 @@
 
 #include "../framework/backend.h"
 #include "../parallel/comm.h"
+#include "model.h"
 #include "params.h"
 #include "transformer.h"
 #include "../framework/error.h"
@@ -83,15 +84,9 @@ typedef struct gpt_model {
     int tp_rank, tp_size;
     int B, T;                   /* the micro-batch and sequence the buffers hold */
     int C, NH_local, HS, F_local, V_padded, V_local, v_start;
-    int num_params;             /* number of parameter tensors */
-    param_list_t plist;         /* their declarations */
-    tensor_t *params;           /* descriptors; data points into param_block */
-    tensor_t *grads;            /* same layout in grad_block */
-    size_t param_numel;         /* elements in this rank's flat block */
-    size_t param_alloc;         /* param_numel rounded up to the padding multiple */
+    param_store_t store;        /* parameters and gradients (params.h) */
     model_grad_ready_fn grad_ready;
     void *grad_ready_ctx;
-    float *param_block, *grad_block;
     void *act_block;
     size_t act_bytes;           /* its size */
     gpt_weights_t w, g;
@@ -132,6 +127,13 @@ int gpt_forward(gpt_model_t *m, const int *tokens, const int *targets, const flo
 /* Backward of the last forward; accumulates into the gradients d(grad_scale * loss). */
 int gpt_backward(gpt_model_t *m, float grad_scale, uint32_t step, err_t *err);
 void gpt_zero_grads(gpt_model_t *m);
+/* One micro-batch for the model interface (model.h): gpt_forward's arguments. */
+typedef struct gpt_batch {
+    const int *tokens, *targets; /* [B*T]; targets NULL: no loss */
+    const float *mask;           /* [B*T] or NULL: every position counts */
+    int B, T;
+} gpt_batch_t;
+
 /* Copies the logits of position t of batch row b (local vocab slice) to host. */
 void gpt_logits_at(gpt_model_t *m, int b, int t, float *out);
 

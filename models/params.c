@@ -1,6 +1,7 @@
 /* params.c — parameter declarations, descriptors and initialisation (see params.h). */
 #include "params.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,31 +75,47 @@ void params_describe(const param_list_t *pl, tensor_t *out, int tp_rank, int tp_
     }
 }
 
-int params_alloc(backend_t *be, const param_list_t *pl, int tp_rank, int tp_size, size_t pad, tensor_t **params,
-                 tensor_t **grads, float **param_block, float **grad_block, size_t *numel, size_t *alloc,
-                 err_t *err) {
-    *params = calloc((size_t)pl->n, sizeof(tensor_t));
-    *grads = calloc((size_t)pl->n, sizeof(tensor_t));
-    if (!*params || !*grads) return err_set(err, "out of host memory for the parameter descriptors");
-    params_describe(pl, *params, tp_rank, tp_size, be->device);
+int param_store_alloc(param_store_t *s, backend_t *be, int tp_rank, int tp_size, size_t pad, err_t *err) {
+    const param_list_t *pl = &s->list;
+    s->n = pl->n;
+    s->params = calloc((size_t)pl->n, sizeof(tensor_t));
+    s->grads = calloc((size_t)pl->n, sizeof(tensor_t));
+    if (!s->params || !s->grads) return err_set(err, "out of host memory for the parameter descriptors");
+    params_describe(pl, s->params, tp_rank, tp_size, be->device);
     size_t off = 0;
-    for (int k = 0; k < pl->n; k++) off += (size_t)tensor_numel(&(*params)[k]);
+    for (int k = 0; k < pl->n; k++) off += (size_t)tensor_numel(&s->params[k]);
     if (pad < 1) pad = 1;
-    *numel = off;
-    *alloc = (off + pad - 1) / pad * pad;
-    if (be->alloc(be, (void **)param_block, *alloc * sizeof(float), err) != 0 ||
-        be->alloc(be, (void **)grad_block, *alloc * sizeof(float), err) != 0)
+    s->numel = off;
+    s->alloc = (off + pad - 1) / pad * pad;
+    if (be->alloc(be, (void **)&s->param_block, s->alloc * sizeof(float), err) != 0 ||
+        be->alloc(be, (void **)&s->grad_block, s->alloc * sizeof(float), err) != 0)
         return err_prefix(err, "parameters (%zu floats)", off);
-    be->memset_zero(be, *param_block, *alloc * sizeof(float));
-    be->memset_zero(be, *grad_block, *alloc * sizeof(float));
+    be->memset_zero(be, s->param_block, s->alloc * sizeof(float));
+    be->memset_zero(be, s->grad_block, s->alloc * sizeof(float));
     off = 0;
     for (int k = 0; k < pl->n; k++) {
-        (*params)[k].data = *param_block + off;
-        (*grads)[k] = (*params)[k];
-        (*grads)[k].data = *grad_block + off;
-        off += (size_t)tensor_numel(&(*params)[k]);
+        s->params[k].data = s->param_block + off;
+        s->grads[k] = s->params[k];
+        s->grads[k].data = s->grad_block + off;
+        off += (size_t)tensor_numel(&s->params[k]);
     }
     return 0;
+}
+
+void param_store_free(param_store_t *s, backend_t *be) {
+    if (be && s->param_block) be->free(be, s->param_block);
+    if (be && s->grad_block) be->free(be, s->grad_block);
+    param_list_free(&s->list);
+    free(s->params), free(s->grads);
+    memset(s, 0, sizeof *s);
+}
+
+void param_store_zero_grads(const param_store_t *s, backend_t *be) {
+    be->memset_zero(be, s->grad_block, s->alloc * sizeof(float));
+}
+
+void param_store_init(param_store_t *s, backend_t *be, uint64_t seed, float std, int num_layers) {
+    params_init(be, s->params, &s->list, seed, std, std / sqrtf(2.0f * (float)num_layers));
 }
 
 void params_bind_tf_layer(tf_layer_t *w, tensor_t *t) {

@@ -45,11 +45,29 @@ void param_list_free(param_list_t *pl);
 
 /* Local descriptors for TP rank r of tp (data pointers left NULL). */
 void params_describe(const param_list_t *pl, tensor_t *out, int tp_rank, int tp_size, device_kind_t dev);
-/* Allocates the flat parameter and gradient blocks (zeroed; length padded to a
- * multiple of pad) and the descriptors of this TP rank's tensors pointing into them. */
-int params_alloc(backend_t *be, const param_list_t *pl, int tp_rank, int tp_size, size_t pad, tensor_t **params,
-                 tensor_t **grads, float **param_block, float **grad_block, size_t *numel, size_t *alloc,
-                 err_t *err);
+
+/* A model's parameter store: its declarations and one flat block each for the
+ * parameters and the gradients (same layout), with a descriptor per tensor
+ * pointing into them. GPT and BERT both keep theirs here; the optimizer, the
+ * checkpoints and the training job read a model's parameters through it. */
+typedef struct param_store {
+    param_list_t list;          /* the declarations (filled by the model, then param_store_alloc) */
+    int n;                      /* number of parameter tensors (list.n) */
+    tensor_t *params, *grads;   /* descriptors; data points into the blocks */
+    float *param_block, *grad_block;
+    size_t numel;               /* elements in this rank's flat block */
+    size_t alloc;               /* numel rounded up to the padding multiple */
+} param_store_t;
+
+/* Allocates the blocks for the declared list (zeroed; length padded to a
+ * multiple of pad) and this TP rank's descriptors pointing into them. */
+int param_store_alloc(param_store_t *s, backend_t *be, int tp_rank, int tp_size, size_t pad, err_t *err);
+/* Frees what param_store_alloc made and the declarations (be may be NULL when nothing was allocated). */
+void param_store_free(param_store_t *s, backend_t *be);
+void param_store_zero_grads(const param_store_t *s, backend_t *be);
+/* Initial weights (params_init) with the output projections' std scaled by 1/sqrt(2 L). */
+void param_store_init(param_store_t *s, backend_t *be, uint64_t seed, float std, int num_layers);
+
 /* Points w at the 12 tensors of a layer starting at ts. */
 void params_bind_tf_layer(tf_layer_t *w, tensor_t *ts);
 /* Initial weights by global element position (identical for any TP size). */

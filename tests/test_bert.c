@@ -119,8 +119,8 @@ static void check_model(int pre_ln) {
     err_t err;
     CHECK(bert_create(&m, &cfg, backend_cpu(), B, T, NULL, &err) == 0, "create: %s", err.msg);
     bert_init_weights(&m, 9);
-    for (int k = 0; k < m.num_params; k++) { /* larger weights so every path carries signal */
-        tensor_t *tt = &m.params[k];
+    for (int k = 0; k < m.store.n; k++) { /* larger weights so every path carries signal */
+        tensor_t *tt = &m.store.params[k];
         int nn = (int)tensor_numel(tt);
         float *dd = tt->data, *noise = malloc(sizeof(float) * nn);
         fill_normal(noise, nn, 0.3f, 2000 + k);
@@ -136,17 +136,17 @@ static void check_model(int pre_ln) {
     bert_zero_grads(&m);
     CHECK(bert_forward(&m, &batch, 1, 4, &res, &err) == 0, "forward: %s", err.msg);
     CHECK(bert_backward(&m, 1.0f, 4, &err) == 0, "backward: %s", err.msg);
-    ref_bert_t r = {&m, calloc((size_t)m.num_params, sizeof(double *)), &batch, 4};
-    for (int k = 0; k < m.num_params; k++) {
-        int nn = (int)tensor_numel(&m.params[k]);
+    ref_bert_t r = {&m, calloc((size_t)m.store.n, sizeof(double *)), &batch, 4};
+    for (int k = 0; k < m.store.n; k++) {
+        int nn = (int)tensor_numel(&m.store.params[k]);
         r.p[k] = malloc(sizeof(double) * nn);
-        for (int i = 0; i < nn; i++) r.p[k][i] = ((float *)m.params[k].data)[i];
+        for (int i = 0; i < nn; i++) r.p[k][i] = ((float *)m.store.params[k].data)[i];
     }
     double ref = ref_bert_loss(&r), got = res.mlm_loss + res.sop_loss;
     CHECK(fabs(ref - got) / ref < 1e-5, "%s loss %.9g vs double reference %.9g", pre_ln ? "pre-LN" : "post-LN", got, ref);
     double worst = 0;
-    for (int k = 0; k < m.num_params; k++) {
-        int nn = (int)tensor_numel(&m.params[k]);
+    for (int k = 0; k < m.store.n; k++) {
+        int nn = (int)tensor_numel(&m.store.params[k]);
         double *gd = malloc(sizeof(double) * nn);
         for (int i = 0; i < nn; i++) {
             double s = r.p[k][i];
@@ -159,14 +159,14 @@ static void check_model(int pre_ln) {
         }
         if (k == m.p_wte || k == m.p_lm_bias) /* padded vocabulary: no gradient by design */
             for (int i = (k == m.p_wte ? 13 * 8 : 13); i < nn; i++) gd[i] = 0.0;
-        double e = rel_err_fd(m.grads[k].data, gd, (size_t)nn);
+        double e = rel_err_fd(m.store.grads[k].data, gd, (size_t)nn);
         if (e > worst || isnan(e)) worst = e;
-        CHECK(e < 1e-4, "%s gradient of %s: rel err %g", pre_ln ? "pre-LN" : "post-LN", m.params[k].name, e);
+        CHECK(e < 1e-4, "%s gradient of %s: rel err %g", pre_ln ? "pre-LN" : "post-LN", m.store.params[k].name, e);
         free(gd);
     }
     printf("tiny BERT (%s) gradients vs double finite differences: worst tensor rel err %.3g; loss %.6f\n",
            pre_ln ? "pre-LN" : "post-LN", worst, got);
-    for (int k = 0; k < m.num_params; k++) free(r.p[k]);
+    for (int k = 0; k < m.store.n; k++) free(r.p[k]);
     free(r.p);
     bert_destroy(&m);
 }
@@ -186,7 +186,7 @@ static void check_learns_context(int pre_ln) {
     CHECK(bert_create(&m, &c, backend_cpu(), B, T, NULL, &err) == 0, "create: %s", err.msg);
     bert_init_weights(&m, 3);
     adamw_config_t ac = {0.9f, 0.999f, 1e-8f, 0.0f, OPTIM_ADAM};
-    CHECK(optim_create(&o, m.be, &ac, m.params, m.grads, m.num_params, &err) == 0, "optim: %s", err.msg);
+    CHECK(optim_create(&o, m.be, &ac, m.store.params, m.store.grads, m.store.n, &err) == 0, "optim: %s", err.msg);
     int tok[B * T], types[B * T] = {0}, pos[B * T / 2], lab[B * T / 2], sop[B] = {0};
     float pad[B * T];
     bert_result_t r = {0};

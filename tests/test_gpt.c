@@ -90,8 +90,8 @@ static void test_gradients(void) {
     CHECK(gpt_create(&m, &cfg, backend_cpu(), B, T, NULL, &err) == 0, "create: %s", err.msg);
     gpt_init_weights(&m, 7);
     /* larger weights than the init so every path carries signal */
-    for (int k = 0; k < m.num_params; k++) {
-        tensor_t *t = &m.params[k];
+    for (int k = 0; k < m.store.n; k++) {
+        tensor_t *t = &m.store.params[k];
         int n = (int)tensor_numel(t);
         float *d = t->data;
         float *noise = malloc(sizeof(float) * n);
@@ -108,17 +108,17 @@ static void test_gradients(void) {
     CHECK(gpt_forward(&m, tokens, targets, NULL, B, T, 1, 3, &loss, &err) == 0, "forward: %s", err.msg);
     CHECK(gpt_backward(&m, 1.0f, 3, &err) == 0, "backward: %s", err.msg);
 
-    ref_gpt_t r = {&m, calloc((size_t)m.num_params, sizeof(double *)), tokens, targets, B, T, 3, 7};
-    for (int k = 0; k < m.num_params; k++) {
-        int n = (int)tensor_numel(&m.params[k]);
+    ref_gpt_t r = {&m, calloc((size_t)m.store.n, sizeof(double *)), tokens, targets, B, T, 3, 7};
+    for (int k = 0; k < m.store.n; k++) {
+        int n = (int)tensor_numel(&m.store.params[k]);
         r.p[k] = malloc(sizeof(double) * n);
-        for (int i = 0; i < n; i++) r.p[k][i] = ((float *)m.params[k].data)[i];
+        for (int i = 0; i < n; i++) r.p[k][i] = ((float *)m.store.params[k].data)[i];
     }
     double ref = ref_gpt_loss(&r);
     CHECK(fabs(ref - loss) / ref < 1e-5, "loss %.9g vs double reference %.9g", loss, ref);
     double worst = 0;
-    for (int k = 0; k < m.num_params; k++) {
-        int n = (int)tensor_numel(&m.params[k]);
+    for (int k = 0; k < m.store.n; k++) {
+        int n = (int)tensor_numel(&m.store.params[k]);
         double *g = malloc(sizeof(double) * n);
         for (int i = 0; i < n; i++) {
             double s = r.p[k][i];
@@ -131,17 +131,17 @@ static void test_gradients(void) {
         }
         if (k == 0) /* padded rows: the model gives them no gradient, by design */
             for (int i = 11 * 8; i < n; i++) g[i] = 0.0;
-        double e = rel_err_fd(m.grads[k].data, g, (size_t)n);
+        double e = rel_err_fd(m.store.grads[k].data, g, (size_t)n);
         if (getenv("TEST_VERBOSE")) {
             double a = 0, b = 0;
-            for (int i = 0; i < n; i++) a += (double)((float *)m.grads[k].data)[i] * ((float *)m.grads[k].data)[i], b += g[i] * g[i];
-            printf("%s |analytic|^2 %g |fd|^2 %g\n", m.params[k].name, a, b);
+            for (int i = 0; i < n; i++) a += (double)((float *)m.store.grads[k].data)[i] * ((float *)m.store.grads[k].data)[i], b += g[i] * g[i];
+            printf("%s |analytic|^2 %g |fd|^2 %g\n", m.store.params[k].name, a, b);
         }
         if (e > worst || isnan(e)) worst = e;
-        CHECK(e < 1e-4, "gradient of %s: rel err %g", m.params[k].name, e);
+        CHECK(e < 1e-4, "gradient of %s: rel err %g", m.store.params[k].name, e);
         free(g);
     }
-    for (int k = 0; k < m.num_params; k++) free(r.p[k]);
+    for (int k = 0; k < m.store.n; k++) free(r.p[k]);
     printf("tiny GPT gradients vs double finite differences: worst tensor rel err %.3g\n", worst);
     free(r.p);
     gpt_destroy(&m);
@@ -173,7 +173,7 @@ static void train_fixed(int steps, float dropout, double *losses, float **weight
     CHECK(gpt_create(&m, &cfg, backend_cpu(), B, T, NULL, &err) == 0, "create: %s", err.msg);
     gpt_init_weights(&m, 5);
     adamw_config_t ac = {0.9f, 0.95f, 1e-8f, 0.0f, OPTIM_ADAM};
-    CHECK(optim_create(&o, m.be, &ac, m.params, m.grads, m.num_params, &err) == 0, "optim: %s", err.msg);
+    CHECK(optim_create(&o, m.be, &ac, m.store.params, m.store.grads, m.store.n, &err) == 0, "optim: %s", err.msg);
     int tokens[B * T + 1];
     random_tokens(tokens, B * T + 1, 256, 5);
     for (int s = 0; s < steps; s++) {
@@ -184,9 +184,9 @@ static void train_fixed(int steps, float dropout, double *losses, float **weight
         optim_step(&o, 3e-3f, optim_clip_factor(norm, 1.0f));
     }
     if (weights) {
-        *nweights = m.param_numel;
-        *weights = malloc(sizeof(float) * m.param_numel);
-        memcpy(*weights, m.param_block, sizeof(float) * m.param_numel);
+        *nweights = m.store.numel;
+        *weights = malloc(sizeof(float) * m.store.numel);
+        memcpy(*weights, m.store.param_block, sizeof(float) * m.store.numel);
     }
     optim_destroy(&o);
     gpt_destroy(&m);

@@ -66,8 +66,8 @@ static void test_volume(grid_t *g) {
     dist_optim_t d;
     adamw_config_t ac = {0.9f, 0.999f, 1e-8f, 0.01f, OPTIM_ADAM};
     size_t bucket = 1500;
-    CHECK(dist_optim_create(&d, m.be, g, &ac, m.params, m.grads, m.num_params, m.param_block, m.grad_block,
-                            m.param_numel, m.param_alloc, 0, bucket, &err) == 0, "dist_optim: %s", err.msg);
+    CHECK(dist_optim_create(&d, m.be, g, &ac, m.store.params, m.store.grads, m.store.n, m.store.param_block, m.store.grad_block,
+                            m.store.numel, m.store.alloc, 0, bucket, &err) == 0, "dist_optim: %s", err.msg);
     m.grad_ready = dist_optim_grad_ready, m.grad_ready_ctx = &d;
     double loss, norm;
     comm_reset_counters(g->tp), comm_reset_counters(g->dp);
@@ -121,8 +121,8 @@ static void test_gradcheck(grid_t *g) {
     CHECK(gpt_backward(&ref, 1.0f, 5, &err) == 0 && gpt_backward(&m, 1.0f, 5, &err) == 0, "backward: %s", err.msg);
     CHECK(fabs(l_ref - l_tp) / l_ref < 1e-6, "loss TP=%d %.9g vs TP=1 %.9g", g->tp_size, l_tp, l_ref);
     double worst = 0;
-    for (int k = 0; k < m.num_params; k++) {
-        tensor_t *t = &m.grads[k], *r = &ref.grads[k];
+    for (int k = 0; k < m.store.n; k++) {
+        tensor_t *t = &m.store.grads[k], *r = &ref.store.grads[k];
         size_t n = (size_t)tensor_numel(t);
         int64_t rows = t->global_shape[0], cols = t->ndim > 1 ? t->global_shape[1] : 1;
         size_t gn = (size_t)(rows * cols);
@@ -198,8 +198,8 @@ static void bert_train(grid_t *g, int zero1, optim_kind_t kind, int micro, int i
     bert_init_weights(&m, 21);
     adamw_config_t ac = {0.9f, 0.999f, 1e-6f, 0.01f, kind};
     dist_optim_t d;
-    CHECK(dist_optim_create(&d, m.be, g, &ac, m.params, m.grads, m.num_params, m.param_block, m.grad_block,
-                            m.param_numel, m.param_alloc, zero1, 500, &err) == 0, "optim: %s", err.msg);
+    CHECK(dist_optim_create(&d, m.be, g, &ac, m.store.params, m.store.grads, m.store.n, m.store.param_block, m.store.grad_block,
+                            m.store.numel, m.store.alloc, zero1, 500, &err) == 0, "optim: %s", err.msg);
     m.grad_ready_ctx = &d;
     for (int it = 0; it < iters; it++) {
         bert_zero_grads(&m);
@@ -270,9 +270,9 @@ static float *recompute_gpt_run(grid_t *g, const tf_recompute_t *rc, double *los
     comm_reset_counters(g->tp);
     CHECK(gpt_backward(&m, 1.0f, 2, &err) == 0, "backward: %s", err.msg);
     *bwd = g->tp->calls[COMM_ALLREDUCE];
-    *n = m.param_numel;
+    *n = m.store.numel;
     float *grads = malloc(*n * sizeof(float));
-    memcpy(grads, m.grad_block, *n * sizeof(float));
+    memcpy(grads, m.store.grad_block, *n * sizeof(float));
     gpt_destroy(&m);
     return grads;
 }
@@ -293,9 +293,9 @@ static float *recompute_bert_run(grid_t *g, const tf_recompute_t *rc, double *lo
     CHECK(bert_forward(&m, &bd.batch, 1, 3, &r, &err) == 0, "forward: %s", err.msg);
     CHECK(bert_backward(&m, 1.0f, 3, &err) == 0, "backward: %s", err.msg);
     *loss = r.mlm_loss + r.sop_loss;
-    *n = m.param_numel;
+    *n = m.store.numel;
     float *grads = malloc(*n * sizeof(float));
-    memcpy(grads, m.grad_block, *n * sizeof(float));
+    memcpy(grads, m.store.grad_block, *n * sizeof(float));
     bert_destroy(&m);
     return grads;
 }
@@ -362,8 +362,8 @@ static void test_shape8b(grid_t *g) {
     CHECK(gpt_create(&m, &cfg, backend_cpu(), B, T, &par, &err) == 0, "create: %s", err.msg);
     gpt_init_weights(&m, 1);
     int64_t local = 0;
-    for (int k = 0; k < m.num_params; k++) {
-        tensor_t *t = &m.params[k];
+    for (int k = 0; k < m.store.n; k++) {
+        tensor_t *t = &m.store.params[k];
         local += tensor_numel(t);
         if (t->split_dim >= 0)
             CHECK(t->shape[t->split_dim] * g->tp_size == t->global_shape[t->split_dim] &&
@@ -376,8 +376,8 @@ static void test_shape8b(grid_t *g) {
     double loss_tp, norm;
     dist_optim_t d;
     adamw_config_t ac = {0.9f, 0.999f, 1e-8f, 0.01f, OPTIM_ADAM};
-    CHECK(dist_optim_create(&d, m.be, g, &ac, m.params, m.grads, m.num_params, m.param_block, m.grad_block,
-                            m.param_numel, m.param_alloc, 0, 0, &err) == 0, "optim: %s", err.msg);
+    CHECK(dist_optim_create(&d, m.be, g, &ac, m.store.params, m.store.grads, m.store.n, m.store.param_block, m.store.grad_block,
+                            m.store.numel, m.store.alloc, 0, 0, &err) == 0, "optim: %s", err.msg);
     gpt_zero_grads(&m);
     CHECK(gpt_forward(&m, tok, tok + 1, NULL, B, T, 1, 0, &loss_tp, &err) == 0, "forward: %s", err.msg);
     CHECK(gpt_backward(&m, 1.0f, 0, &err) == 0, "backward: %s", err.msg);

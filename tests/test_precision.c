@@ -12,7 +12,7 @@
 
 #include "framework/backend.h"
 #include "framework/precision.h"
-#include "framework/trainer.h"
+#include "training/trainer.h"
 #include "models/gpt.h"
 #include "parallel/dist_optim.h"
 #include "parallel/grid.h"
@@ -74,8 +74,8 @@ static int injected_at(const job_t *j, int64_t it) {
 static int job_micro(void *self, int64_t it, int micro, int last, float gs, double *loss, err_t *err) {
     job_t *j = self;
     (void)micro;
-    size_t n = j->m.param_numel;
-    memcpy(j->snap_w, j->m.param_block, n * sizeof(float));
+    size_t n = j->m.store.numel;
+    memcpy(j->snap_w, j->m.store.param_block, n * sizeof(float));
     memcpy(j->snap_m, j->opt.local.m, n * sizeof(float));
     j->snap_step = dist_optim_get_step(&j->opt);
     j->last_scale[it] = gs;
@@ -83,7 +83,7 @@ static int job_micro(void *self, int64_t it, int micro, int last, float gs, doub
     if (gpt_forward(&j->m, j->tokens, j->tokens + 1, NULL, B, T, 1, (uint32_t)it, loss, err) != 0 ||
         gpt_backward(&j->m, gs, (uint32_t)it, err) != 0)
         return -1;
-    if (injected_at(j, it)) j->m.grad_block[n / 3] = INFINITY, j->injected++;
+    if (injected_at(j, it)) j->m.store.grad_block[n / 3] = INFINITY, j->injected++;
     return 0;
 }
 
@@ -115,15 +115,15 @@ static void job_create(job_t *j, precision_t p, int fp32_grads, float dropout) {
     CHECK(gpt_create(&j->m, &c, backend_cpu(), B, T, NULL, &err) == 0, "create: %s", err.msg);
     gpt_init_weights(&j->m, 3);
     adamw_config_t ac = {0.9f, 0.95f, 1e-8f, 0.01f, OPTIM_ADAM};
-    CHECK(dist_optim_create(&j->opt, j->m.be, &j->grid, &ac, j->m.params, j->m.grads, j->m.num_params,
-                            j->m.param_block, j->m.grad_block, j->m.param_numel, j->m.param_alloc, 0, 0, &err) == 0,
+    CHECK(dist_optim_create(&j->opt, j->m.be, &j->grid, &ac, j->m.store.params, j->m.store.grads, j->m.store.n,
+                            j->m.store.param_block, j->m.store.grad_block, j->m.store.numel, j->m.store.alloc, 0, 0, &err) == 0,
           "optimizer: %s", err.msg);
     dtype_t wt = precision_dtype(p), gt = p == PRECISION_FP16 && !fp32_grads ? DTYPE_F16 : DTYPE_F32;
     CHECK(dist_optim_set_precision(&j->opt, wt, gt, &err) == 0, "precision: %s", err.msg);
     rng_key_t k = {42, 9, 0};
     for (int i = 0; i < B * T + 1; i++) j->tokens[i] = (int)(rng_u32(k, (uint64_t)i) % 16u); /* a learnable stream */
-    j->snap_w = malloc(j->m.param_numel * sizeof(float));
-    j->snap_m = malloc(j->m.param_numel * sizeof(float));
+    j->snap_w = malloc(j->m.store.numel * sizeof(float));
+    j->snap_m = malloc(j->m.store.numel * sizeof(float));
     j->last_scale = calloc(256, sizeof(float));
 }
 
@@ -192,8 +192,8 @@ static void test_injected_overflow(void) {
         if (!fgets(line, sizeof line, log)) line[0] = 0;
         fclose(log);
         int inj = injected_at(&j, it);
-        size_t n = j.m.param_numel;
-        int w_same = memcmp(j.snap_w, j.m.param_block, n * sizeof(float)) == 0;
+        size_t n = j.m.store.numel;
+        int w_same = memcmp(j.snap_w, j.m.store.param_block, n * sizeof(float)) == 0;
         int m_same = memcmp(j.snap_m, j.opt.local.m, n * sizeof(float)) == 0;
         CHECK(w_same == inj && m_same == inj, "iteration %lld (overflow %d): weights unchanged %d, moments unchanged %d",
               (long long)it, inj, w_same, m_same);
@@ -206,7 +206,7 @@ static void test_injected_overflow(void) {
               "iteration %lld log line: %s", (long long)it, line);
         CHECK((strstr(line, "grad norm:") == NULL) == inj, "iteration %lld: grad norm shown on a skipped step: %s",
               (long long)it, line);
-        CHECK(is_rounded(j.m.param_block, n, DTYPE_F16), "iteration %lld: model weights are not fp16 values", (long long)it);
+        CHECK(is_rounded(j.m.store.param_block, n, DTYPE_F16), "iteration %lld: model weights are not fp16 values", (long long)it);
         if (it == 6) {
             char want[64];
             snprintf(want, sizeof want, "loss scale: %.1f |", 256.0);
@@ -254,7 +254,7 @@ static void test_schedule_follows_steps(void) {
     }
     CHECK(k == 10 && mism == 0, "learning rates differ on %d of %d lines", mism, k);
     /* the weights differ only by what the (identical) steps did: same steps, same data */
-    CHECK(s2 == 2 && memcmp(a.m.param_block, b.m.param_block, a.m.param_numel * sizeof(float)) == 0,
+    CHECK(s2 == 2 && memcmp(a.m.store.param_block, b.m.store.param_block, a.m.store.numel * sizeof(float)) == 0,
           "10 applied steps with 2 skips in between differ from 10 clean steps");
     fclose(f1), fclose(f2);
     job_destroy(&a), job_destroy(&b);
@@ -305,19 +305,19 @@ static void test_against_fp32(void) {
     CHECK(eb < 5e-2 && eh < 1e-2 && s2 == 0, "losses drift from fp32: bf16 %.3e fp16 %.3e (skipped %lld)", eb, eh,
           (long long)s2);
     CHECK(eb > 0 && eh > 0, "rounding had no effect at all");
-    size_t n = b.m.param_numel;
-    CHECK(is_rounded(b.m.param_block, n, DTYPE_BF16) && is_rounded(h.m.param_block, n, DTYPE_F16),
+    size_t n = b.m.store.numel;
+    CHECK(is_rounded(b.m.store.param_block, n, DTYPE_BF16) && is_rounded(h.m.store.param_block, n, DTYPE_F16),
           "model weights are not bf16/fp16 values");
     CHECK(!is_rounded(b.opt.master, n, DTYPE_BF16), "the bf16 master weights are rounded too");
     /* save/restore of the masters: expose, then sync restores the same rounded block */
     float *before = malloc(n * sizeof(float)), *master = malloc(n * sizeof(float));
-    memcpy(before, b.m.param_block, n * sizeof(float));
+    memcpy(before, b.m.store.param_block, n * sizeof(float));
     memcpy(master, b.opt.master, n * sizeof(float));
     err_t err;
     CHECK(dist_optim_expose_master(&b.opt, &err) == 0, "expose: %s", err.msg);
-    CHECK(memcmp(b.m.param_block, master, n * sizeof(float)) == 0, "exposed block is not the masters");
+    CHECK(memcmp(b.m.store.param_block, master, n * sizeof(float)) == 0, "exposed block is not the masters");
     dist_optim_sync_master(&b.opt);
-    CHECK(memcmp(b.m.param_block, before, n * sizeof(float)) == 0 &&
+    CHECK(memcmp(b.m.store.param_block, before, n * sizeof(float)) == 0 &&
               memcmp(b.opt.master, master, n * sizeof(float)) == 0,
           "expose + sync did not restore the weights and masters exactly");
     free(before), free(master);

@@ -162,9 +162,9 @@ static void gpt_run(int i, int flash, outcome_t *o) {
     CHECK(gpt_forward(&m, tok + 3, tok + 4, NULL, 1, T - 2, 1, 4, &o->loss[1], &err) == 0, "forward: %s", err.msg);
     CHECK(gpt_backward(&m, 0.5f, 4, &err) == 0, "backward: %s", err.msg);
     CHECK(gpt_forward(&m, tok, tok + 1, NULL, B, T, 0, 0, &o->loss[2], &err) == 0, "eval forward: %s", err.msg);
-    o->n = m.param_numel;
+    o->n = m.store.numel;
     o->grads = malloc(o->n * sizeof(float));
-    memcpy(o->grads, m.grad_block, o->n * sizeof(float));
+    memcpy(o->grads, m.store.grad_block, o->n * sizeof(float));
     o->act_bytes = m.act_bytes;
     CHECK(m.act_bytes == gpt_activation_bytes(&cfg, B, T, 1), "gpt_activation_bytes disagrees with gpt_create");
     gpt_destroy(&m);
@@ -217,9 +217,9 @@ static void bert_run(int pre_ln, int i, int flash, outcome_t *o) {
     CHECK(bert_backward(&m, 0.5f, 6, &err) == 0, "backward: %s", err.msg);
     CHECK(bert_forward(&m, &full, 0, 0, &r, &err) == 0, "eval forward: %s", err.msg);
     o->loss[2] = r.mlm_loss + r.sop_loss;
-    o->n = m.param_numel;
+    o->n = m.store.numel;
     o->grads = malloc(o->n * sizeof(float));
-    memcpy(o->grads, m.grad_block, o->n * sizeof(float));
+    memcpy(o->grads, m.store.grad_block, o->n * sizeof(float));
     o->act_bytes = m.act_bytes;
     CHECK(m.act_bytes == bert_activation_bytes(&cfg, B, T, 1), "bert_activation_bytes disagrees with bert_create");
     bert_destroy(&m);

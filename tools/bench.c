@@ -25,13 +25,13 @@
 
 #include "../framework/backend.h"
 #include "../framework/rng.h"
-#include "../framework/trainer.h"
+#include "../training/trainer.h"
 #include "../models/bert.h"
 #include "../models/flops.h"
 #include "../models/gpt.h"
 #include "../parallel/dist_optim.h"
 #include "../parallel/grid.h"
-#include "args.h"
+#include "../framework/args.h"
 #include "commands.h"
 
 /* Best-of-reps GFLOP/s of a square n^3 sgemm with this rank's threads. */
@@ -146,8 +146,8 @@ static int bench_batch(bench_t *b, int dp_rank, err_t *err) {
 
 static void bench_free(bench_t *b) {
     dist_optim_destroy(&b->opt);
-    if (b->gpt.params) gpt_destroy(&b->gpt);
-    if (b->bert.params) bert_destroy(&b->bert);
+    if (b->gpt.store.params) gpt_destroy(&b->gpt);
+    if (b->bert.store.params) bert_destroy(&b->bert);
     free(b->tok), free(b->tgt), free(b->types), free(b->pad), free(b->mlm_pos), free(b->mlm_labels), free(b->sop);
     b->tok = b->tgt = b->types = b->mlm_pos = b->mlm_labels = b->sop = NULL, b->pad = NULL;
 }
@@ -162,13 +162,13 @@ static int bench_create(bench_t *b, backend_t *be, grid_t *g, int zero1, long lo
     if (b->is_bert) {
         if (bert_create(&b->bert, &b->bcfg, be, b->B, b->T, &par, err) != 0) return -1;
         bert_model_t *m = &b->bert;
-        params = m->params, grads = m->grads, nparams = m->num_params, pblock = m->param_block;
-        gblock = m->grad_block, numel = m->param_numel, alloc = m->param_alloc;
+        params = m->store.params, grads = m->store.grads, nparams = m->store.n, pblock = m->store.param_block;
+        gblock = m->store.grad_block, numel = m->store.numel, alloc = m->store.alloc;
     } else {
         if (gpt_create(&b->gpt, &b->gcfg, be, b->B, b->T, &par, err) != 0) return -1;
         gpt_model_t *m = &b->gpt;
-        params = m->params, grads = m->grads, nparams = m->num_params, pblock = m->param_block;
-        gblock = m->grad_block, numel = m->param_numel, alloc = m->param_alloc;
+        params = m->store.params, grads = m->store.grads, nparams = m->store.n, pblock = m->store.param_block;
+        gblock = m->store.grad_block, numel = m->store.numel, alloc = m->store.alloc;
     }
     adamw_config_t acfg = {0.9f, 0.999f, 1e-8f, 0.01f, OPTIM_ADAM};
     if (b->train && dist_optim_create(&b->opt, be, g, &acfg, params, grads, nparams, pblock, gblock, numel, alloc,

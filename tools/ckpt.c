@@ -27,7 +27,7 @@
 #include "model_checkpoint.h"
 #include "hf_bert.h"
 #include "hf_gpt2.h"
-#include "args.h"
+#include "../framework/args.h"
 #include "commands.h"
 
 static void usage(FILE *f) {
@@ -454,23 +454,23 @@ static int ckpt_bench(int argc, char **argv, err_t *err) {
     snprintf(root, sizeof root, "%s/ckpt", dir);
     if (gpt_create(&m, &cfg, be, 1, 1, NULL, err) != 0) goto out_dir;
     gpt_init_weights(&m, 1234);
-    size_t numel = m.param_numel;
+    size_t numel = m.store.numel;
     mom = malloc(2 * numel * sizeof(float));
-    params = calloc((size_t)m.num_params, sizeof *params);
-    offs = calloc((size_t)m.num_params, sizeof *offs);
+    params = calloc((size_t)m.store.n, sizeof *params);
+    offs = calloc((size_t)m.store.n, sizeof *offs);
     if (!mom || !params || !offs) {
         err_set(err, "out of memory for the Adam moments (%zu floats)", 2 * numel);
         goto out;
     }
     for (size_t i = 0; i < numel; i++) { /* moments shaped like a trained run's: m ~ w/10, v ~ w^2 */
-        float w = m.param_block[i];
+        float w = m.store.param_block[i];
         mom[i] = 0.1f * w, mom[numel + i] = w * w;
     }
     gpt_ckpt_params(&m, params);
-    model_ckpt_offsets(params, m.num_params, m.param_block, offs);
+    model_ckpt_offsets(params, m.store.n, m.store.param_block, offs);
     ckpt_optim_state_t st = {mom, mom + numel, 0, numel, offs, 100};
     ckpt_layout_t lay = {NULL, 0, 1, 0, 1, 0};
-    const float *bufs[3] = {m.param_block, mom, mom + numel};
+    const float *bufs[3] = {m.store.param_block, mom, mom + numel};
     size_t lens[3] = {numel * sizeof(float), numel * sizeof(float), numel * sizeof(float)};
     double *plain = calloc((size_t)repeats, sizeof(double)), *ck = calloc((size_t)repeats, sizeof(double));
     double *ratio = calloc((size_t)repeats, sizeof(double));
@@ -500,7 +500,7 @@ static int ckpt_bench(int argc, char **argv, err_t *err) {
                 meta.adam = (adamw_config_t){0.9f, 0.999f, 1e-8f, 0.01f, OPTIM_ADAM};
                 ckpt_save_stats_t stats;
                 ok = gpt_ckpt_put_config(&meta, &cfg, err) == 0 &&
-                     ckpt_save(root, &meta, &lay, be, params, m.num_params, &st, 0, &stats, err) == 0 &&
+                     ckpt_save(root, &meta, &lay, be, params, m.store.n, &st, 0, &stats, err) == 0 &&
                      ckpt_remove(root, err) == 0; /* as the plain file is: both start from nothing */
                 ck[r] = stats.seconds;
             }
@@ -525,7 +525,7 @@ static int ckpt_bench(int argc, char **argv, err_t *err) {
     }
     free(plain), free(ck), free(ratio);
 out:
-    if (m.params) gpt_destroy(&m);
+    if (m.store.params) gpt_destroy(&m);
     free(mom), free(params), free(offs);
     err_t ignored;
     ckpt_remove(root, &ignored); /* the bench's checkpoints */

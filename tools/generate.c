@@ -11,7 +11,7 @@
 #include "../data/tokenizer.h"
 #include "../framework/rng.h"
 #include "../models/gpt.h"
-#include "args.h"
+#include "../framework/args.h"
 #include "commands.h"
 
 /* Picks a token from logits[0..V) with temperature and top-k; u in [0,1). */
@@ -127,13 +127,13 @@ int cmd_generate(int argc, char **argv) {
     }
     int T = cfg.seq_length;
     if (gpt_create(&m, &cfg, be, 1, T, NULL, &err) != 0) goto out;
-    cparams = calloc((size_t)m.num_params, sizeof *cparams);
+    cparams = calloc((size_t)m.store.n, sizeof *cparams);
     if (!cparams) {
         err_set(&err, "out of memory");
         goto out;
     }
     gpt_ckpt_params(&m, cparams);
-    if (ckpt_load_params(&rd, be, cparams, m.num_params, &err) != 0) {
+    if (ckpt_load_params(&rd, be, cparams, m.store.n, &err) != 0) {
         err_prefix(&err, "--load");
         goto out;
     }
@@ -188,7 +188,7 @@ int cmd_generate(int argc, char **argv) {
     putchar('\n');
     rc = 0;
 out:
-    if (m.params) gpt_destroy(&m);
+    if (m.store.params) gpt_destroy(&m);
     ckpt_close(&rd);
     free(cparams), free(ctx), free(logits), free(scratch);
     free(ids.v), free(text.v);

@@ -274,8 +274,8 @@ static int check_file(st_file_t *st, const char *prefix, const map_entry_t *map,
 }
 
 static int param_index(const bert_model_t *m, const char *name) {
-    for (int k = 0; k < m->num_params; k++)
-        if (strcmp(m->plist.specs[k].name, name) == 0) return k;
+    for (int k = 0; k < m->store.n; k++)
+        if (strcmp(m->store.list.specs[k].name, name) == 0) return k;
     return -1;
 }
 
@@ -319,7 +319,7 @@ static int load_open_file(bert_model_t *m, st_file_t *st, hf_bert_found_t *found
         }
         to_megac(e, c->num_attention_heads, parts, b);
         /* a vocabulary tensor fills the first rows of the padded one (the rest stay 0) */
-        m->be->copy_to_device(m->be, m->params[idx].data, b, (size_t)numel_of(e) * sizeof(float));
+        m->be->copy_to_device(m->be, m->store.params[idx].data, b, (size_t)numel_of(e) * sizeof(float));
     }
     if (found) *found = (hf_bert_found_t){have[PART_POOLER], have[PART_MLM], have[PART_SENTENCE]};
     rc = 0;
@@ -400,7 +400,7 @@ int hf_bert_import(const char *in, const char *out_root, uint64_t seed, const ch
     bert_init_weights(&m, seed); /* what the file lacks keeps megac's initialization */
     hf_bert_found_t found;
     if (load_open_file(&m, &st, &found, err) != 0) goto out;
-    if (!(params = calloc((size_t)m.num_params, sizeof *params))) {
+    if (!(params = calloc((size_t)m.store.n, sizeof *params))) {
         err_set(err, "out of memory");
         goto out;
     }
@@ -429,13 +429,13 @@ int hf_bert_import(const char *in, const char *out_root, uint64_t seed, const ch
         snprintf(meta.origin, sizeof meta.origin, "Hugging Face BERT %.200s: every tensor from the file", st_path);
     ckpt_layout_t lay = {NULL, 0, 1, 0, 1, 0};
     ckpt_save_stats_t stats;
-    if (ckpt_save(out_root, &meta, &lay, m.be, params, m.num_params, NULL, 0, &stats, err) != 0) goto out;
+    if (ckpt_save(out_root, &meta, &lay, m.be, params, m.store.n, NULL, 0, &stats, err) != 0) goto out;
     snprintf(summary, summary_len, "imported %s (%d layers, hidden %d, %d heads, vocabulary %d) into %s%s%s", st_path,
              cfg.num_layers, cfg.hidden_size, cfg.num_attention_heads, cfg.vocab_size, stats.dir,
              lacks[0] ? "; not in the file, initialized by megac: " : "", inits);
     rc = 0;
 out:
-    if (m.params) bert_destroy(&m);
+    if (m.store.params) bert_destroy(&m);
     st_close(&st);
     cJSON_Delete(json);
     free(params);

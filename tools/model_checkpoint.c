@@ -37,7 +37,7 @@ static int check_type(const ckpt_meta_t *meta, const char *want, err_t *err) {
 static int gpt_ffn(const gpt_config_t *c) { return c->ffn_hidden_size > 0 ? c->ffn_hidden_size : 4 * c->hidden_size; }
 
 void gpt_ckpt_params(const gpt_model_t *m, ckpt_param_t *params) {
-    model_ckpt_params(m->params, &m->plist, m->cfg.make_vocab_size_divisible_by, params);
+    model_ckpt_params(m->store.params, &m->store.list, m->cfg.make_vocab_size_divisible_by, params);
 }
 
 int gpt_ckpt_put_config(ckpt_meta_t *meta, const gpt_config_t *cfg, err_t *err) {
@@ -112,7 +112,7 @@ const model_ckpt_ops_t model_ckpt_gpt = {"gpt", gpt_put, gpt_check, gpt_describe
 static int bert_ffn(const bert_config_t *c) { return c->ffn_hidden_size > 0 ? c->ffn_hidden_size : 4 * c->hidden_size; }
 
 void bert_ckpt_params(const bert_model_t *m, ckpt_param_t *params) {
-    model_ckpt_params(m->params, &m->plist, m->cfg.make_vocab_size_divisible_by, params);
+    model_ckpt_params(m->store.params, &m->store.list, m->cfg.make_vocab_size_divisible_by, params);
     /* the MLM output bias is split and padded over the vocabulary like the word
      * embedding (its padding entries stay 0: padded logits take no part in the
      * softmax, so they get no gradient, and biases have no weight decay) */

@@ -19,7 +19,7 @@ void model_ckpt_params(const tensor_t *ts, const param_list_t *pl, int64_t pad_m
 /* offset[k]: flat element offset of params[k]'s tensor in the parameter block. */
 void model_ckpt_offsets(const ckpt_param_t *params, int n, const float *block, size_t *offset);
 
-/* GPT: params[k] for each of the model's m->num_params tensors; meta's model
+/* GPT: params[k] for each of the model's m->store.n tensors; meta's model
  * type and configuration; the configuration a checkpoint stores (checked by
  * gpt_config_validate at TP 1); and that the checkpoint's model has cfg's
  * architecture (layers, sizes, heads, FFN, vocabulary, positions, LayerNorm

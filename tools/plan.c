@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "../models/gpt.h"
-#include "args.h"
+#include "../framework/args.h"
 #include "commands.h"
 #include "../plan/plan_model.h"
 

@@ -23,7 +23,7 @@
 #include "../data/sentence_split.h"
 #include "../data/tokenizer.h"
 #include "../data/utf8.h"
-#include "args.h"
+#include "../framework/args.h"
 #include "commands.h"
 
 #define MAX_KEYS 16

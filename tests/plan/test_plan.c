@@ -254,11 +254,11 @@ static void test_against_gpt_create(void) {
             }
             param_list_t pl;
             CHECK(plan_tensor_list(&m, tp, &pl) == 0, "tensor list: out of memory");
-            CHECK(g.num_params == pl.n, "TP %d: model has %d tensors, plan %d", tp, g.num_params, pl.n);
-            for (int k = 0; k < g.num_params && k < pl.n; k++) {
+            CHECK(g.store.n == pl.n, "TP %d: model has %d tensors, plan %d", tp, g.store.n, pl.n);
+            for (int k = 0; k < g.store.n && k < pl.n; k++) {
                 plan_tensor_t t;
                 plan_tensor_get(&pl, tp, rank, k, &t);
-                const tensor_t *p = &g.params[k];
+                const tensor_t *p = &g.store.params[k];
                 int same = strcmp(p->name, t.name) == 0 && p->ndim == t.ndim && p->shape[0] == t.local_shape[0] &&
                            (t.ndim == 1 || p->shape[1] == t.local_shape[1]) &&
                            p->global_shape[0] == t.global_shape[0] &&
@@ -267,8 +267,8 @@ static void test_against_gpt_create(void) {
                 CHECK(same, "TP %d rank %d tensor %d: model %s, plan %s", tp, rank, k, p->name, t.name);
                 compared++;
             }
-            CHECK((int64_t)g.param_numel == plan_local_param_count(&m, tp, rank), "TP %d rank %d: %zu vs %lld", tp,
-                  rank, g.param_numel, (long long)plan_local_param_count(&m, tp, rank));
+            CHECK((int64_t)g.store.numel == plan_local_param_count(&m, tp, rank), "TP %d rank %d: %zu vs %lld", tp,
+                  rank, g.store.numel, (long long)plan_local_param_count(&m, tp, rank));
             param_list_free(&pl);
             gpt_destroy(&g);
         }

@@ -22,8 +22,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "optim.h"
-#include "precision.h"
+#include "../framework/optim.h"
+#include "../framework/precision.h"
 
 typedef struct trainer_hooks {
     void *self;

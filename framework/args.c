@@ -111,3 +111,12 @@ void args_print_help(FILE *f, const char *usage, const arg_spec_t *spec, int n) 
         fprintf(f, "  %-34s %s\n", left, spec[k].help);
     }
 }
+
+void args_copy_seen(const arg_spec_t *spec, int n, const void *src, size_t src_size, void *dst) {
+    const char *base = src;
+    for (int k = 0; k < n; k++) {
+        const char *at = spec[k].dst;
+        if (!spec[k].seen || at < base || at >= base + src_size) continue;
+        memcpy((char *)dst + (at - base), at, spec[k].kind == ARG_INT ? sizeof(int) : sizeof(float));
+    }
+}

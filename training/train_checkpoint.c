@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "commands.h"
+#include "../framework/version.h"
 
 void train_ckpt_specs(train_ckpt_opts_t *o, arg_spec_t *s) {
     arg_spec_t specs[TRAIN_CKPT_SPECS] = {
@@ -174,15 +174,6 @@ int train_ckpt_load(train_ckpt_t *c, train_base_t *base, const float *block, con
     c->loading = 0;
     dist_optim_sync_master(&base->opt); /* the loaded weights become the fp32 masters (mixed precision) */
     return rc;
-}
-
-int train_ckpt_attach(train_ckpt_t *c, train_base_t *base, const train_common_t *o, const train_blocks_t *m,
-                      const lr_schedule_t *sched, const adamw_config_t *acfg, err_t *err) {
-    if (dist_optim_create(&base->opt, base->be, &base->grid, acfg, m->params, m->grads, m->n, m->param_block,
-                          m->grad_block, m->numel, m->alloc, o->distributed_optimizer, (size_t)o->bucket_size, err) != 0 ||
-        train_common_precision(o, base, err) != 0)
-        return -1;
-    return train_ckpt_load(c, base, m->param_block, sched, acfg, (uint64_t)o->seed, err);
 }
 
 int train_ckpt_save(train_ckpt_t *c, int64_t it, int64_t consumed, err_t *err) {

@@ -7,17 +7,19 @@
  *   train_ckpt_open   with --load: find the checkpoint, check its model against
  *                     the run's before anything large is allocated, take its
  *                     seed, iteration and consumed samples;
- *   train_ckpt_table  once the model and optimizer exist: a table the model's
+ *   train_ckpt_table  once the model exists: a table the model's
  *                     <model>_ckpt_params fills;
- *   train_ckpt_load   the checkpoint's weights and optimizer state (with --load),
- *                     and the record every save starts from;
+ *   train_ckpt_load   once the optimizer and the precision exist (the training
+ *                     job, job.h, creates them): the checkpoint's weights and
+ *                     optimizer state (with --load), and the record every save
+ *                     starts from;
  *   train_ckpt_save   from the trainer's save hook, on every rank;
  *   train_ckpt_free. */
 #ifndef MEGAC_TRAIN_CHECKPOINT_H
 #define MEGAC_TRAIN_CHECKPOINT_H
 
 #include "../checkpoints/checkpoint.h"
-#include "model_checkpoint.h"
+#include "../tools/model_checkpoint.h" /* moving to models/ (the converters change) */
 #include "train_common.h"
 
 typedef struct train_ckpt_opts {
@@ -63,18 +65,6 @@ ckpt_param_t *train_ckpt_table(train_ckpt_t *c, int n, err_t *err);
  * check_config allows that) gets zero rows and zero moments for its new tokens. */
 int train_ckpt_load(train_ckpt_t *c, train_base_t *base, const float *block, const lr_schedule_t *sched,
                     const adamw_config_t *acfg, uint64_t seed, err_t *err);
-/* A model's flat parameter and gradient blocks (GPT and BERT hold the same fields). */
-typedef struct train_blocks {
-    tensor_t *params, *grads;
-    int n;
-    float *param_block, *grad_block;
-    size_t numel, alloc;
-} train_blocks_t;
-
-/* After the model exists and its checkpoint table is filled: the (DDP or ZeRO-1)
- * optimizer over its blocks, --bf16/--fp16, then train_ckpt_load. */
-int train_ckpt_attach(train_ckpt_t *c, train_base_t *base, const train_common_t *o, const train_blocks_t *m,
-                      const lr_schedule_t *sched, const adamw_config_t *acfg, err_t *err);
 /* Collective: saves iteration `it` with `consumed` samples under --save. */
 int train_ckpt_save(train_ckpt_t *c, int64_t it, int64_t consumed, err_t *err);
 void train_ckpt_free(train_ckpt_t *c);

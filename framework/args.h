@@ -24,6 +24,10 @@ int args_parse(arg_spec_t *spec, int n, int argc, char **argv, const char *cmd, 
                err_t *err);
 /* whether flag `name` was given */
 int args_seen(const arg_spec_t *spec, int n, const char *name);
+/* Copies into dst each flag given whose destination lies inside src (a struct
+ * of src_size bytes; int and float fields), at the same offset: the flags that
+ * override a configuration a preset filled. */
+void args_copy_seen(const arg_spec_t *spec, int n, const void *src, size_t src_size, void *dst);
 void args_print_help(FILE *f, const char *usage, const arg_spec_t *spec, int n);
 
 #endif

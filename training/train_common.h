@@ -12,7 +12,7 @@
 #include "../models/transformer.h"
 #include "../parallel/dist_optim.h"
 #include "../parallel/grid.h"
-#include "args.h"
+#include "../framework/args.h"
 
 typedef struct train_common {
     int micro_batch_size, global_batch_size, log_interval, eval_interval, eval_iters;
