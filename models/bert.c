@@ -117,8 +117,8 @@ int bert_param_list(const bert_config_t *cfg, int tp_size, param_list_t *pl) {
     memset(&m, 0, sizeof m);
     set_dims(&m, cfg, 1, cfg->seq_length, 0, tp_size);
     int rc = declare_params(&m);
-    if (rc != 0) param_list_free(&m.plist);
-    *pl = m.plist;
+    if (rc != 0) param_list_free(&m.store.list);
+    *pl = m.store.list;
     return rc;
 }
 

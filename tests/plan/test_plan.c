@@ -302,11 +302,11 @@ static void test_against_bert_create(void) {
                 CHECK(0, "bert_create pre-LN %d rank %d: %s", pre_ln, rank, err.msg);
                 continue;
             }
-            CHECK(b.num_params == pl.n, "pre-LN %d: model has %d tensors, plan %d", pre_ln, b.num_params, pl.n);
-            for (int k = 0; k < b.num_params && k < pl.n; k++) {
+            CHECK(b.store.n == pl.n, "pre-LN %d: model has %d tensors, plan %d", pre_ln, b.store.n, pl.n);
+            for (int k = 0; k < b.store.n && k < pl.n; k++) {
                 plan_tensor_t t;
                 plan_tensor_get(&pl, 2, rank, k, &t);
-                const tensor_t *p = &b.params[k];
+                const tensor_t *p = &b.store.params[k];
                 CHECK(strcmp(p->name, t.name) == 0 && p->shape[0] == t.local_shape[0] &&
                           (t.ndim == 1 || p->shape[1] == t.local_shape[1]) && p->split_dim == t.split_dim,
                       "pre-LN %d rank %d tensor %d: model %s, plan %s", pre_ln, rank, k, p->name, t.name);
