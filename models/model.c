@@ -108,3 +108,6 @@ const model_ops_t bert_model_ops = {
     bert_validate_, bert_shape_, bert_padded_, bert_count_, bert_memory_, bert_create_, bert_destroy_, bert_init_,
     bert_seed_, bert_store_, bert_ready_, bert_zero_, bert_forward_, bert_backward_,
 };
+
+_Static_assert(sizeof(gpt_config_t) <= MODEL_CONFIG_MAX && sizeof(bert_config_t) <= MODEL_CONFIG_MAX,
+               "MODEL_CONFIG_MAX must hold every model's configuration");
