@@ -70,7 +70,21 @@ static int train_step(const trainer_config_t *cfg, trainer_hooks_t *h, int64_t i
     return h->step(h->self, r->lr, optim_clip_factor(r->norm, cfg->clip_grad) / scale, err);
 }
 
-static void log_validation(const trainer_config_t *cfg, FILE *metrics, int64_t it, double val) {
+/* After writing to the log or the metrics file: whatever did not reach it (a
+ * full disk) stops the run, naming the file. */
+static int check_written(FILE *f, const char *what, err_t *err) {
+    if (fflush(f) == 0 && !ferror(f)) return 0;
+    return err_set(err, "%s: write failed: %s", what, strerror(errno ? errno : EIO));
+}
+
+static int check_logs(const trainer_config_t *cfg, FILE *metrics, err_t *err) {
+    char what[300];
+    snprintf(what, sizeof what, "--metrics-file %s", cfg->metrics_file ? cfg->metrics_file : "");
+    if (cfg->log && check_written(cfg->log, "the log", err) != 0) return -1;
+    return metrics ? check_written(metrics, what, err) : 0;
+}
+
+static int log_validation(const trainer_config_t *cfg, FILE *metrics, int64_t it, double val, err_t *err) {
     if (cfg->log) {
         fprintf(cfg->log, "-----------------------------------------------------------------------------\n");
         fprintf(cfg->log, " validation loss at iteration %lld | lm loss value: %.6E | lm loss PPL: %.6E |\n",
@@ -83,6 +97,7 @@ static void log_validation(const trainer_config_t *cfg, FILE *metrics, int64_t i
                 val, exp(val));
         fflush(metrics);
     }
+    return check_logs(cfg, metrics, err);
 }
 
 int trainer_run(const trainer_config_t *cfg, trainer_hooks_t *h, trainer_result_t *res,
@@ -156,6 +171,10 @@ int trainer_run(const trainer_config_t *cfg, trainer_hooks_t *h, trainer_result_
                         norm_json, sec * 1e3, tps, scale_json, skip_json, extra_json);
                 fflush(metrics);
             }
+            if (check_logs(cfg, metrics, err) != 0) {
+                rc = -1;
+                goto done;
+            }
             skipped_since_log = 0;
             t_log = now;
             iters_since_log = 0;
@@ -168,7 +187,10 @@ int trainer_run(const trainer_config_t *cfg, trainer_hooks_t *h, trainer_result_
                 goto done;
             }
             res->last_val_loss = val;
-            log_validation(cfg, metrics, it, val);
+            if (log_validation(cfg, metrics, it, val, err) != 0) {
+                rc = -1;
+                goto done;
+            }
             t_log += trainer_now() - t0; /* keep evaluation out of the iteration time */
         }
         if (h->save && ((cfg->save_interval > 0 && it % cfg->save_interval == 0) || last)) {
