@@ -13,22 +13,10 @@ W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 export OMP_NUM_THREADS=1
 . "$here/expect.sh"
-python3 - "$W" <<'PY' || { echo "FAIL: could not write the corpus"; exit 1; }
-import json, random, sys
-w = sys.argv[1]
-rng = random.Random(3)
-words = sorted({"".join(rng.choice("abcdefghij") for _ in range(rng.randint(2, 6))) for _ in range(200)})[:150]
-with open(w + "/vocab.txt", "w") as f:
-    f.write("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "."] + words) + "\n")
-with open(w + "/c.jsonl", "w") as f, open(w + "/c.txt", "w") as t:
-    for d in range(200):
-        text = " ".join(rng.choice(words) for _ in range(rng.randint(20, 60))) + "."
-        f.write(json.dumps({"text": text}) + "\n")
-        t.write(text + "\n")
-PY
+python3 "$here/word_corpus.py" "$W" || { echo "FAIL: could not write the corpus"; exit 1; }
 M=(--num-layers 1 --hidden-size 32 --num-attention-heads 4 --seq-length 32 --micro-batch-size 2 --train-iters 2
    --lr 1e-3 --log-interval 1 --eval-iters 1)
-G=(train gpt --data-path "$W/c.txt" "${M[@]}")
+G=(train gpt --data-path "$W/corpus.txt" "${M[@]}")
 
 # item 4: every write of the metrics file and the log is checked
 expect_error "metrics file on a full disk" "metrics-file /dev/full: write failed" -- "$MEGAC" "${G[@]}" --metrics-file /dev/full
@@ -44,7 +32,7 @@ expect_error "global batch 0" "global-batch-size 0 must be a positive" -- "$MEGA
 
 # item 15: absurd validation and generation lengths are refused at once
 expect_error "huge --eval-iters" "eval-iters 1000000000: one validation would read" -- \
-  timeout 20 "$MEGAC" train gpt --data-path "$W/c.txt" "${M[@]}" --eval-iters 1000000000
+  timeout 20 "$MEGAC" train gpt --data-path "$W/corpus.txt" "${M[@]}" --eval-iters 1000000000
 "$MEGAC" "${G[@]}" --save "$W/ck" > "$W/save.log" 2>&1 || fail "could not train the checkpoint for generate"
 expect_error "huge --max-new-tokens" "max-new-tokens 2000000000 is more than 1000 times the model's context of 32" -- \
   timeout 20 "$MEGAC" generate --load "$W/ck" --max-new-tokens 2000000000
@@ -52,7 +40,7 @@ expect_error "huge --max-new-tokens" "max-new-tokens 2000000000 is more than 100
   || fail "generate --max-new-tokens 40: $(cat "$W/gen.txt")"
 
 # item 18: an indexed dataset's start-up line counts samples, not tokens
-"$MEGAC" preprocess --input "$W/c.jsonl" --output-prefix "$W/i" --tokenizer-type BertWordPieceLowerCase \
+"$MEGAC" preprocess --input "$W/corpus.jsonl" --output-prefix "$W/i" --tokenizer-type BertWordPieceLowerCase \
   --vocab-file "$W/vocab.txt" --workers 1 > "$W/pre.log" 2>&1 || { cat "$W/pre.log"; fail "preprocess"; }
 "$MEGAC" train gpt --data-path "$W/i_text_document" --tokenizer-type BertWordPieceLowerCase --vocab-file "$W/vocab.txt" \
   "${M[@]}" --split 80,10,10 > "$W/idx.log" 2>&1 || fail "indexed training: $(tail -2 "$W/idx.log")"
