@@ -18,6 +18,12 @@ int model_alloc_acts(backend_t *be, int (*carve)(void *m, arena_t *ar), void *m,
     return 0;
 }
 
+model_split_t model_split(const model_parallel_t *par) {
+    comm_t *tp = par ? par->tp : NULL;
+    model_split_t s = {tp, tp ? tp->rank : 0, tp ? tp->size : 1, par && par->param_pad > 1 ? (size_t)par->param_pad : 1};
+    return s;
+}
+
 const model_ops_t *model_preset(const char *preset, void *cfg, err_t *err) {
     static const model_ops_t *const models[] = {&gpt_model_ops, &bert_model_ops};
     for (size_t k = 0; k < sizeof models / sizeof models[0]; k++) {
