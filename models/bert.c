@@ -125,9 +125,10 @@ int bert_param_list(const bert_config_t *cfg, int tp_size, param_list_t *pl) {
 int bert_create(bert_model_t *m, const bert_config_t *cfg, backend_t *be, int B, int T,
                 const model_parallel_t *par, err_t *err) {
     memset(m, 0, sizeof *m);
-    comm_t *tp = par ? par->tp : NULL;
-    int tp_rank = tp ? tp->rank : 0, tp_size = tp ? tp->size : 1;
-    size_t pad = par && par->param_pad > 1 ? (size_t)par->param_pad : 1;
+    model_split_t sp = model_split(par);
+    comm_t *tp = sp.tp;
+    int tp_rank = sp.tp_rank, tp_size = sp.tp_size;
+    size_t pad = sp.pad;
     if (bert_config_validate(cfg, tp_size, err) != 0) return -1;
     if (B <= 0) return err_set(err, "--micro-batch-size must be positive (got %d)", B);
     if (T <= 1 || T > cfg->max_position_embeddings)

@@ -130,9 +130,10 @@ int gpt_param_list(const gpt_config_t *cfg, int tp_size, param_list_t *pl) {
 int gpt_create(gpt_model_t *m, const gpt_config_t *cfg, backend_t *be, int B, int T,
                const gpt_parallel_t *par, err_t *err) {
     memset(m, 0, sizeof *m);
-    comm_t *tp = par ? par->tp : NULL;
-    int tp_rank = tp ? tp->rank : 0, tp_size = tp ? tp->size : 1;
-    size_t pad = par && par->param_pad > 1 ? (size_t)par->param_pad : 1;
+    model_split_t sp = model_split(par);
+    comm_t *tp = sp.tp;
+    int tp_rank = sp.tp_rank, tp_size = sp.tp_size;
+    size_t pad = sp.pad;
     if (gpt_config_validate(cfg, tp_size, err) != 0) return -1;
     if (B <= 0) return err_set(err, "--micro-batch-size must be positive (got %d)", B);
     if (T <= 0 || T > cfg->max_position_embeddings)

@@ -18,6 +18,12 @@ int model_alloc_acts(backend_t *be, int (*carve)(void *m, arena_t *ar), void *m,
     return 0;
 }
 
+model_split_t model_split(const model_parallel_t *par) {
+    comm_t *tp = par ? par->tp : NULL;
+    model_split_t s = {tp, tp ? tp->rank : 0, tp ? tp->size : 1, par && par->param_pad > 1 ? (size_t)par->param_pad : 1};
+    return s;
+}
+
 const model_ops_t *model_preset(const char *preset, void *cfg, err_t *err) {
     static const model_ops_t *const models[] = {&gpt_model_ops, &bert_model_ops};
     for (size_t k = 0; k < sizeof models / sizeof models[0]; k++) {
@@ -108,3 +114,6 @@ const model_ops_t bert_model_ops = {
     bert_validate_, bert_shape_, bert_padded_, bert_count_, bert_memory_, bert_create_, bert_destroy_, bert_init_,
     bert_seed_, bert_store_, bert_ready_, bert_zero_, bert_forward_, bert_backward_,
 };
+
+_Static_assert(sizeof(gpt_config_t) <= MODEL_CONFIG_MAX && sizeof(bert_config_t) <= MODEL_CONFIG_MAX,
+               "MODEL_CONFIG_MAX must hold every model's configuration");

@@ -32,22 +32,7 @@ fails=0 skipped=""
 # ---------------------------------------------------------------- data
 # documents of sentences over a made-up vocabulary, each document drawing from
 # its own 40 words (so the masked LM has something to learn)
-python3 - "$W" <<'PY' || { echo "FAIL: could not write the corpus"; exit 1; }
-import json, random, sys
-w = sys.argv[1]
-rng = random.Random(5)
-words = sorted({"".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 7))) for _ in range(400)})[:300]
-with open(w + "/vocab.txt", "w") as f:
-    f.write("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "."] + words) + "\n")
-with open(w + "/corpus.jsonl", "w") as f:
-    for d in range(300):
-        topic = rng.sample(words, 40)
-        sents = []
-        for s in range(rng.randint(4, 9)):
-            ws = [rng.choice(topic) for _ in range(rng.randint(4, 10))]
-            sents.append(" ".join([ws[0].capitalize()] + ws[1:]) + ".")
-        f.write(json.dumps({"text": " ".join(sents)}) + "\n")
-PY
+python3 "$here/word_corpus.py" "$W" || { echo "FAIL: could not write the corpus"; exit 1; }
 "$MEGAC" preprocess --input "$W/corpus.jsonl" --output-prefix "$W/c" --tokenizer-type BertWordPieceLowerCase \
   --vocab-file "$W/vocab.txt" --split-sentences --workers 1 > "$W/pre.log" 2>&1 || { cat "$W/pre.log"; exit 1; }
 head -5 "$W/vocab.txt" > "$W/small-vocab.txt"; sed -n '6,200p' "$W/vocab.txt" >> "$W/small-vocab.txt"

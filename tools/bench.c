@@ -89,25 +89,31 @@ static double comm_seconds(const grid_t *g) {
     return g->tp->wait_seconds + g->dp->wait_seconds + g->world->wait_seconds;
 }
 
-/* one benchmarked model: a GPT or a BERT, its optimizer and a random batch */
+/* one benchmarked model (a GPT or a BERT through the model interface), its
+ * optimizer and a random batch */
 typedef struct bench {
+    const model_ops_t *ops;
     int is_bert, train;
-    gpt_config_t gcfg;
-    bert_config_t bcfg;
-    gpt_model_t gpt;
-    bert_model_t bert;
+    union {
+        gpt_config_t gcfg;
+        bert_config_t bcfg;
+        char any[MODEL_CONFIG_MAX];
+    } cfg;
+    void *model;                  /* ops->model_size bytes */
     dist_optim_t opt;
     int B, T, M;                  /* micro-batch, sequence, masked positions per sequence (BERT) */
     int *tok, *tgt, *types, *mlm_pos, *mlm_labels, *sop;
     float *pad;
-    bert_batch_t batch;
+    gpt_batch_t gbatch;
+    bert_batch_t bbatch;
+    const void *batch;            /* the one the model takes */
 } bench_t;
 
 /* Fills the random host batch of b->B sequences (never zeros; BERT: two segments,
  * M distinct masked positions per sequence, never [CLS]; no padding). */
 static int bench_batch(bench_t *b, int dp_rank, err_t *err) {
     size_t N = (size_t)b->B * b->T;
-    int vocab = b->is_bert ? b->bcfg.vocab_size : b->gcfg.vocab_size;
+    int vocab = b->is_bert ? b->cfg.bcfg.vocab_size : b->cfg.gcfg.vocab_size;
     b->tok = malloc(sizeof(int) * N), b->tgt = malloc(sizeof(int) * N);
     if (!b->tok || !b->tgt) return err_set(err, "out of host memory for the batch");
     rng_key_t key = {7, rng_stream(RNG_PURPOSE_DATA, 99, (uint32_t)dp_rank), 0};
@@ -115,6 +121,8 @@ static int bench_batch(bench_t *b, int dp_rank, err_t *err) {
         b->tok[i] = (int)(rng_u32(key, 2 * (uint64_t)i) % (uint32_t)vocab);
         b->tgt[i] = (int)(rng_u32(key, 2 * (uint64_t)i + 1) % (uint32_t)vocab);
     }
+    b->gbatch = (gpt_batch_t){b->tok, b->train ? b->tgt : NULL, NULL, b->B, b->T};
+    b->batch = &b->gbatch;
     if (!b->is_bert) return 0;
     int B = b->B, T = b->T, M = b->M;
     b->types = malloc(sizeof(int) * N), b->pad = malloc(sizeof(float) * N);
@@ -139,15 +147,17 @@ static int bench_batch(bench_t *b, int dp_rank, err_t *err) {
         b->sop[s] = (int)(rng_u32(key, c++) & 1);
     }
     free(perm);
-    b->batch = (bert_batch_t){B, T, b->tok, b->types, b->pad, B * M, b->mlm_pos, b->mlm_labels, b->sop};
-    if (!b->train) b->batch.n_mlm = 0, b->batch.sop_labels = NULL; /* the encoder alone */
+    b->bbatch = (bert_batch_t){B, T, b->tok, b->types, b->pad, B * M, b->mlm_pos, b->mlm_labels, b->sop};
+    if (!b->train) b->bbatch.n_mlm = 0, b->bbatch.sop_labels = NULL; /* the encoder alone */
+    b->batch = &b->bbatch;
     return 0;
 }
 
 static void bench_free(bench_t *b) {
     dist_optim_destroy(&b->opt);
-    if (b->gpt.store.params) gpt_destroy(&b->gpt);
-    if (b->bert.store.params) bert_destroy(&b->bert);
+    if (b->model && b->ops->store(b->model)->params) b->ops->destroy(b->model);
+    free(b->model);
+    b->model = NULL;
     free(b->tok), free(b->tgt), free(b->types), free(b->pad), free(b->mlm_pos), free(b->mlm_labels), free(b->sop);
     b->tok = b->tgt = b->types = b->mlm_pos = b->mlm_labels = b->sop = NULL, b->pad = NULL;
 }
@@ -155,52 +165,29 @@ static void bench_free(bench_t *b) {
 /* the model (micro-batch b->B), the optimizer (training), the weights and the batch */
 static int bench_create(bench_t *b, backend_t *be, grid_t *g, int zero1, long long bucket, err_t *err) {
     model_parallel_t par = {g->tp, zero1 ? g->dp_size : 1};
-    tensor_t *params, *grads;
-    float *pblock, *gblock;
-    int nparams;
-    size_t numel, alloc;
-    if (b->is_bert) {
-        if (bert_create(&b->bert, &b->bcfg, be, b->B, b->T, &par, err) != 0) return -1;
-        bert_model_t *m = &b->bert;
-        params = m->store.params, grads = m->store.grads, nparams = m->store.n, pblock = m->store.param_block;
-        gblock = m->store.grad_block, numel = m->store.numel, alloc = m->store.alloc;
-    } else {
-        if (gpt_create(&b->gpt, &b->gcfg, be, b->B, b->T, &par, err) != 0) return -1;
-        gpt_model_t *m = &b->gpt;
-        params = m->store.params, grads = m->store.grads, nparams = m->store.n, pblock = m->store.param_block;
-        gblock = m->store.grad_block, numel = m->store.numel, alloc = m->store.alloc;
-    }
+    if (!(b->model = calloc(1, b->ops->model_size))) return err_set(err, "out of host memory for the model");
+    if (b->ops->create(b->model, &b->cfg, be, b->B, b->T, &par, err) != 0) return -1;
+    param_store_t *s = b->ops->store(b->model);
     adamw_config_t acfg = {0.9f, 0.999f, 1e-8f, 0.01f, OPTIM_ADAM};
-    if (b->train && dist_optim_create(&b->opt, be, g, &acfg, params, grads, nparams, pblock, gblock, numel, alloc,
-                                      zero1, (size_t)bucket, err) != 0)
+    if (b->train && dist_optim_create(&b->opt, be, g, &acfg, s->params, s->grads, s->n, s->param_block, s->grad_block,
+                                      s->numel, s->alloc, zero1, (size_t)bucket, err) != 0)
         return -1;
     /* weights last: a micro-batch that does not fit fails before the time they take */
-    if (b->is_bert) bert_init_weights(&b->bert, 1);
-    else gpt_init_weights(&b->gpt, 1);
+    b->ops->init_weights(b->model, 1);
     return bench_batch(b, g->dp_rank, err);
 }
 
-/* one training step or one forward pass; `s` keys the dropout */
-static int bench_step(bench_t *b, grid_t *g, uint32_t s, err_t *err) {
-    double norm, loss;
-    backend_t *be = b->is_bert ? b->bert.be : b->gpt.be;
-    if (b->is_bert) {
-        bert_result_t r;
-        if (b->train) bert_zero_grads(&b->bert);
-        if (bert_forward(&b->bert, &b->batch, b->train, s, &r, err) != 0) return -1;
-        if (!b->train) return 0;
-        dist_optim_arm(&b->opt);
-        b->bert.grad_ready = dist_optim_grad_ready, b->bert.grad_ready_ctx = &b->opt;
-        if (bert_backward(&b->bert, 1.0f / g->dp_size, s, err) != 0) return -1;
-    } else {
-        if (b->train) gpt_zero_grads(&b->gpt);
-        if (gpt_forward(&b->gpt, b->tok, b->train ? b->tgt : NULL, NULL, b->B, b->T, b->train, s, &loss, err) != 0)
-            return -1;
-        if (!b->train) return 0;
-        dist_optim_arm(&b->opt);
-        b->gpt.grad_ready = dist_optim_grad_ready, b->gpt.grad_ready_ctx = &b->opt;
-        if (gpt_backward(&b->gpt, 1.0f / g->dp_size, s, err) != 0) return -1;
-    }
+/* one training step (forward, backward, gradient reduction, update) or one
+ * forward pass; `s` keys the dropout */
+static int bench_step(bench_t *b, backend_t *be, grid_t *g, uint32_t s, err_t *err) {
+    const model_ops_t *m = b->ops;
+    double loss, norm;
+    if (b->train) m->zero_grads(b->model);
+    if (m->forward(b->model, b->batch, b->train, s, &loss, NULL, err) != 0) return -1;
+    if (!b->train) return 0;
+    dist_optim_arm(&b->opt);
+    m->set_grad_ready(b->model, dist_optim_grad_ready, &b->opt);
+    if (m->backward(b->model, 1.0f / g->dp_size, s, err) != 0) return -1;
     if (dist_optim_finish(&b->opt, &norm, err) != 0) return -1;
     if (dist_optim_step(&b->opt, 1e-4f, optim_clip_factor(norm, 1.0f), err) != 0) return -1;
     return be->sync(be, err);
@@ -208,8 +195,8 @@ static int bench_step(bench_t *b, grid_t *g, uint32_t s, err_t *err) {
 
 /* model FLOPs of one micro-batch on one data-parallel rank (models/flops.h) */
 static double bench_flops(const bench_t *b) {
-    if (!b->is_bert) return gpt_flops_per_iteration(&b->gcfg, b->B, b->T, b->train);
-    return bert_flops_per_iteration(&b->bcfg, b->B, b->T, b->M, b->train);
+    if (!b->is_bert) return gpt_flops_per_iteration(&b->cfg.gcfg, b->B, b->T, b->train);
+    return bert_flops_per_iteration(&b->cfg.bcfg, b->B, b->T, b->M, b->train);
 }
 
 /* --json: a failed measurement still gives its line, so the table can say why */
@@ -268,15 +255,8 @@ int cmd_bench(int argc, char **argv) {
     bench_t b;
     memset(&b, 0, sizeof b);
     b.train = !inference;
-    err_t perr = {{0}};
-    if (gpt_config_preset(&b.gcfg, model, &perr) != 0) {
-        if (bert_config_preset(&b.bcfg, model, &perr) != 0) {
-            err_set(&err, "--model: unknown preset '%s' (known: %s %s)", model, gpt_preset_names(),
-                    bert_preset_names());
-            goto fail_early;
-        }
-        b.is_bert = 1;
-    }
+    if (!(b.ops = model_preset(model, &b.cfg, &err))) goto fail_early;
+    b.is_bert = b.ops == &bert_model_ops;
     if (layers < 0 || seq < 0 || mb <= 0 || iters <= 0 || warmup < 0 || sgemm_n <= 0 || bucket < 0 ||
         max_pred < 0 || peak_tflops < 0 || max_mem_gib < 0) {
         err_set(&err, "--num-layers, --seq-length, --micro-batch-size, --iters and --sgemm-size must be positive, "
@@ -289,7 +269,7 @@ int cmd_bench(int argc, char **argv) {
     }
     b.T = seq > 0 ? seq : b.is_bert ? 128 : 256;
     if (b.is_bert) {
-        bert_config_t *c = &b.bcfg;
+        bert_config_t *c = &b.cfg.bcfg;
         if (layers) c->num_layers = layers;
         c->seq_length = b.T;
         if (c->max_position_embeddings < b.T) c->max_position_embeddings = b.T;
@@ -301,7 +281,7 @@ int cmd_bench(int argc, char **argv) {
             goto fail_early;
         }
     } else {
-        gpt_config_t *c = &b.gcfg;
+        gpt_config_t *c = &b.cfg.gcfg;
         if (layers) c->num_layers = layers;
         c->seq_length = b.T;
         if (c->max_position_embeddings < b.T) c->max_position_embeddings = b.T;
@@ -329,12 +309,12 @@ int cmd_bench(int argc, char **argv) {
     memset(&g, 0, sizeof g);
     backend_t *be = backend_by_name(device, &err);
     if (!be || grid_create(&g, tp, be, &err) != 0) failed = 1;
-    else if (b.is_bert ? bert_config_validate(&b.bcfg, tp, &err) : gpt_config_validate(&b.gcfg, tp, &err)) failed = 1;
+    else if (b.ops->config_validate(&b.cfg, tp, &err) != 0) failed = 1;
     /* the largest micro-batch from --micro-batch-size down that fits (one try without --max-memory-gib) */
     for (b.B = mb; !failed && b.B >= 1; b.B--) {
         if (max_mem_gib > 0 && !b.is_bert && b.B > 1) {
-            double need = (double)gpt_memory_bytes(&b.gcfg, b.B, b.T, tp) +
-                          (b.train ? 2.0 * (double)gpt_param_count(&b.gcfg, tp) / tp * sizeof(float) : 0.0);
+            double need = b.ops->memory_bytes(&b.cfg, b.B, b.T, tp) +
+                          (b.train ? 2.0 * (double)b.ops->param_count(&b.cfg, tp) / tp * sizeof(float) : 0.0);
             if (need > max_mem_gib * 1073741824.0) {
                 if (rank == 0)
                     fprintf(stderr, "megac bench: micro-batch %d needs %.2f GiB by the estimate, over "
@@ -367,7 +347,7 @@ int cmd_bench(int argc, char **argv) {
     int rc = times ? 0 : -1;
     for (int s = 0; rc == 0 && s < warmup + iters; s++) {
         double t0 = trainer_now(), c0 = comm_seconds(&g);
-        rc = bench_step(&b, &g, (uint32_t)s, &err);
+        rc = bench_step(&b, be, &g, (uint32_t)s, &err);
         if (rc == 0 && !b.train) rc = be->sync(be, &err);
         if (s >= warmup) times[s - warmup] = trainer_now() - t0, comm += comm_seconds(&g) - c0;
     }
@@ -402,11 +382,11 @@ int cmd_bench(int argc, char **argv) {
     comm_allreduce_f64(g.world, stats, 3, COMM_SUM, &err);
     double comm_mean = stats[0] / g.world_size, step = stats[1] / g.world_size, peak = stats[2];
     double tokens = (double)b.B * b.T * g.dp_size, gflops = flops / step / 1e9;
-    int L = b.is_bert ? b.bcfg.num_layers : b.gcfg.num_layers, C = b.is_bert ? b.bcfg.hidden_size : b.gcfg.hidden_size;
-    int NH = b.is_bert ? b.bcfg.num_attention_heads : b.gcfg.num_attention_heads;
-    int V = b.is_bert ? bert_padded_vocab(&b.bcfg, tp) : gpt_padded_vocab(&b.gcfg, tp);
-    int64_t P = b.is_bert ? bert_param_count(&b.bcfg, 1) : gpt_param_count(&b.gcfg, 1);
-    float drop = b.is_bert ? b.bcfg.hidden_dropout : b.gcfg.hidden_dropout;
+    model_shape_t sh;
+    b.ops->shape(&b.cfg, &sh);
+    int L = sh.num_layers, C = sh.hidden_size, NH = sh.num_attention_heads, V = b.ops->padded_vocab(&b.cfg, tp);
+    int64_t P = b.ops->param_count(&b.cfg, 1);
+    float drop = sh.hidden_dropout;
     if (rank == 0 && json) {
         printf("{\"tool\": \"megac\", \"version\": \"%s\", \"model\": \"%s\", \"kind\": \"%s\", \"precision\": \"fp32\", "
                "\"mode\": \"megac\", \"device\": \"%s\", \"ranks\": %d, \"threads\": %d, \"tp\": %d, \"dp\": %d, "

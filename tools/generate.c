@@ -14,6 +14,8 @@
 #include "../framework/args.h"
 #include "commands.h"
 
+#define GENERATE_CONTEXTS_MAX 1000
+
 /* Picks a token from logits[0..V) with temperature and top-k; u in [0,1). */
 static int sample_token(float *logits, int V, float temperature, int top_k, float *scratch, double u) {
     if (temperature <= 0.0f) {
@@ -126,6 +128,13 @@ int cmd_generate(int argc, char **argv) {
         goto out;
     }
     int T = cfg.seq_length;
+    /* each new token is one forward pass over up to T tokens: far past the
+     * context, a mistyped count would run for hours without a word */
+    if ((int64_t)max_new > (int64_t)GENERATE_CONTEXTS_MAX * T) {
+        err_set(&err, "--max-new-tokens %d is more than %d times the model's context of %d tokens; use %lld or less",
+                max_new, GENERATE_CONTEXTS_MAX, T, (long long)GENERATE_CONTEXTS_MAX * T);
+        goto out;
+    }
     if (gpt_create(&m, &cfg, be, 1, T, NULL, &err) != 0) goto out;
     cparams = calloc((size_t)m.store.n, sizeof *cparams);
     if (!cparams) {

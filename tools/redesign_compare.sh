@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # redesign_compare.sh BASELINE_MEGAC NEW_MEGAC [OUT] — issue 15's no-behaviour-change
 # evidence: the same GPT (Byte, quickstart-like; then TP 2 x DP 2 + ZeRO-1 under
-# mpirun) and BERT runs with both binaries; metrics files must be identical apart
+# mpirun) and BERT (TP 2; DP 2 + ZeRO-1 + fp16) runs, and resumes of both from
+# the checkpoints each binary wrote at another layout, with both binaries; metrics files must be identical apart
 # from the timing fields, stdout apart from timings, and the checkpoints' weights
 # bitwise (h5diff).
 set -u
@@ -9,23 +10,7 @@ A=$(realpath "$1"); B=$(realpath "$2"); W=${3:-$(mktemp -d)}
 mkdir -p "$W"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 OMP_NUM_THREADS=1
 fails=0
-python3 - "$W" <<'PY'
-import json, random, sys
-w = sys.argv[1]
-rng = random.Random(5)
-words = sorted({"".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 7))) for _ in range(400)})[:300]
-with open(w + "/vocab.txt", "w") as f:
-    f.write("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "."] + words) + "\n")
-with open(w + "/corpus.jsonl", "w") as f, open(w + "/corpus.txt", "w") as t:
-    for d in range(300):
-        topic = rng.sample(words, 40)
-        sents = []
-        for s in range(rng.randint(4, 9)):
-            ws = [rng.choice(topic) for _ in range(rng.randint(4, 10))]
-            sents.append(" ".join([ws[0].capitalize()] + ws[1:]) + ".")
-        f.write(json.dumps({"text": " ".join(sents)}) + "\n")
-        t.write(" ".join(sents) + "\n")
-PY
+python3 "$(dirname "$0")/../tests/word_corpus.py" "$W" || exit 1
 "$A" preprocess --input "$W/corpus.jsonl" --output-prefix "$W/c" --tokenizer-type BertWordPieceLowerCase \
   --vocab-file "$W/vocab.txt" --split-sentences --workers 1 > "$W/pre.log" 2>&1 || { cat "$W/pre.log"; exit 1; }
 GPT=(train gpt --data-path "$W/corpus.txt" --num-layers 2 --hidden-size 64 --num-attention-heads 4 --seq-length 64
@@ -38,7 +23,9 @@ BERT=(train bert --data-path "$W/c_text_sentence" --vocab-file "$W/vocab.txt" --
 CASES=("gpt1|1|${GPT[*]} --hidden-dropout 0 --attention-dropout 0"
        "gpt_tp2dp2_zero1|4|${GPT[*]} --tensor-model-parallel-size 2 --use-distributed-optimizer --ddp-bucket-size 5000"
        "bert_tp2|2|${BERT[*]} --tensor-model-parallel-size 2"
-       "bert_dp2_fp16|2|${BERT[*]} --use-distributed-optimizer --fp16")
+       "bert_dp2_fp16|2|${BERT[*]} --use-distributed-optimizer --fp16"
+       "gpt_resume_tp1dp2|2|${GPT[*]} --load $W/SIDE_gpt_tp2dp2_zero1.ck/iter_0000015"
+       "bert_resume_tp2|2|${BERT[*]} --train-iters 16 --tensor-model-parallel-size 2 --load $W/SIDE_bert_dp2_fp16.ck")
 strip() { sed -E 's/, "ms_per_iter": [^,]*, "tokens_per_sec": [^,}]*//' "$1"; }
 striplog() { sed -E 's/elapsed time per iteration \(ms\): [0-9.]*|tokens per second: [0-9.]*|in [0-9.]* s|\([0-9.]* MB in [^)]*\)//g; s#'"$W"'/[ab]_#X_#g' "$1"; }
 for c in "${CASES[@]}"; do
@@ -46,7 +33,7 @@ for c in "${CASES[@]}"; do
   for side in a b; do
     bin=$A; [ $side = b ] && bin=$B
     rm -rf "$W/${side}_$tag.ck"
-    timeout 300 mpirun -np "$np" "$bin" $args --metrics-file "$W/${side}_$tag.jsonl" --save "$W/${side}_$tag.ck" \
+    timeout 300 mpirun -np "$np" "$bin" ${args//SIDE/$side} --metrics-file "$W/${side}_$tag.jsonl" --save "$W/${side}_$tag.ck" \
       > "$W/${side}_$tag.log" 2>&1 || { echo "FAIL: $tag ($side) did not run"; tail -3 "$W/${side}_$tag.log"; fails=$((fails+1)); }
   done
   if cmp -s <(strip "$W/a_$tag.jsonl") <(strip "$W/b_$tag.jsonl") && [ -s "$W/a_$tag.jsonl" ]; then

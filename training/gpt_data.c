@@ -31,7 +31,6 @@ int gpt_data_open(gpt_data_t *d, const gpt_data_opts_t *o, int seq_length, uint6
                                        o->eval_iters, cfg.num_samples);
     if (gpt_dataset_open(&d->idx, &cfg, err) != 0) return -1;
     d->indexed = 1;
-    d->tokens = gpt_dataset_num_samples(&d->idx, SPLIT_TRAIN);
     return 0;
 }
 

@@ -26,7 +26,7 @@ typedef struct gpt_data {
     text_dataset_t text;
     gpt_dataset_t idx;
     int vocab_size;
-    int64_t tokens;             /* tokens (text) or training samples (indexed), for the log */
+    int64_t tokens;             /* tokens of a text file, for the log (0: indexed) */
 } gpt_data_t;
 
 /* Vocabulary size of the tokenizer alone (before any data is read). */

@@ -9,6 +9,8 @@
 #include "gpt_data.h"
 #include "job.h"
 
+#define EVAL_REPEAT_MAX 1000
+
 typedef struct gpt_task_data {
     gpt_data_t data;
     int *buf, *tokens, *targets; /* host batch staging */
@@ -35,6 +37,14 @@ static int data_open(train_job_t *j, err_t *err) {
         return err_set(err, "--data-path %s: the validation split (--split %s) is shorter than one sample of "
                        "%d tokens; use a larger file, another --split, or --eval-iters 0",
                        dopts.data_path, c->split, T + 1);
+    /* a text file's validation windows repeat without end: a validation reading each
+     * more than EVAL_REPEAT_MAX times is a mistyped --eval-iters, not a measurement */
+    int64_t windows = gpt_data_num_samples(&d->data, SPLIT_VALID), reads = (int64_t)c->eval_iters * j->global_batch;
+    if (!d->data.indexed && reads > EVAL_REPEAT_MAX * windows)
+        return err_set(err, "--eval-iters %d: one validation would read %lld samples (x global batch %d), each of the "
+                       "%lld validation windows of %s more than %d times; use --eval-iters %lld or less",
+                       c->eval_iters, (long long)reads, j->global_batch, (long long)windows, dopts.data_path,
+                       EVAL_REPEAT_MAX, (long long)(EVAL_REPEAT_MAX * windows / j->global_batch));
     size_t BT = (size_t)j->micro_batch * T;
     d->buf = malloc(sizeof(int) * (T + 1));
     d->tokens = malloc(sizeof(int) * BT);
@@ -75,10 +85,13 @@ static void banner(const train_job_t *j) {
     printf("parallel: world %d = tensor-parallel %d x data-parallel %d%s; parameters per rank: %zu\n",
            g->world_size, g->tp_size, g->dp_size, c->distributed_optimizer ? ", distributed optimizer (ZeRO-1)" : "",
            ((const gpt_model_t *)j->model)->store.numel);
-    printf("data: %s, %lld tokens (train %lld windows), micro-batch %d, global batch %d, %lld iterations\n",
-           ((const gpt_data_opts_t *)j->task_opts)->data_path, (long long)d->data.tokens,
-           (long long)gpt_data_num_samples(&d->data, SPLIT_TRAIN), c->micro_batch_size, j->global_batch,
-           c->train_iters);
+    const char *path = ((const gpt_data_opts_t *)j->task_opts)->data_path;
+    long long train = (long long)gpt_data_num_samples(&d->data, SPLIT_TRAIN);
+    if (d->data.indexed) /* the samples built for this run's iterations */
+        printf("data: %s, %lld training samples of %d tokens", path, train, j->shape.seq_length + 1);
+    else
+        printf("data: %s, %lld tokens (train %lld windows)", path, (long long)d->data.tokens, train);
+    printf(", micro-batch %d, global batch %d, %lld iterations\n", c->micro_batch_size, j->global_batch, c->train_iters);
 }
 
 static void ckpt_params(const void *m, ckpt_param_t *params) { gpt_ckpt_params(m, params); }

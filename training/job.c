@@ -1,6 +1,7 @@
 /* job.c — the training job every model runs (see job.h). */
 #include "job.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,6 +166,9 @@ int train_job_main(const train_task_t *task, const void *cfg, train_common_t *o,
                (long long)job.ckpt.start_iter, o->train_iters);
     else if (rc == 0 && rank == 0)
         printf("training done: %lld iterations in %.1f s, final loss %.4f\n", ran, res.seconds, res.last_loss);
+    /* the banner, checkpoint and end lines on standard output: a full disk fails the run */
+    if (rc == 0 && rank == 0 && (fflush(stdout) != 0 || ferror(stdout)))
+        rc = err_set(err, "standard output: write failed: %s", strerror(errno ? errno : EIO));
     if (rc != 0) {
         fprintf(stderr, "megac train %s: rank %d: error: %s\n", model, rank, err->msg);
         if (parallel_world_size() > 1) parallel_abort(1);

@@ -58,11 +58,14 @@ void train_common_specs(train_common_t *o, arg_spec_t *s) {
         {"use-flash-attn", ARG_FLAG, &o->use_flash_attn, "fused attention: no [B,heads,T,T] tensors kept", 0},
     };
     memcpy(s, specs, sizeof specs);
+    o->spec = s;
 }
 
 int train_common_check_batch(const train_common_t *o, err_t *err) {
     if (o->micro_batch_size <= 0) return err_set(err, "--micro-batch-size must be positive (got %d)", o->micro_batch_size);
-    if (o->global_batch_size < 0)
+    /* 0 given on the command line is no default: refused as any other non-positive size */
+    int given = o->spec && args_seen(o->spec, TRAIN_COMMON_SPECS, "global-batch-size");
+    if (o->global_batch_size < 0 || (given && o->global_batch_size == 0))
         return err_set(err, "--global-batch-size %d must be a positive multiple of --micro-batch-size %d",
                        o->global_batch_size, o->micro_batch_size);
     return 0;

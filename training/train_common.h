@@ -27,6 +27,7 @@ typedef struct train_common {
     int recompute_activations, recompute_num_layers;
     const char *recompute_granularity, *recompute_method;
     int use_flash_attn; /* the fused attention ops (Megatron's --use-flash-attn) */
+    const arg_spec_t *spec; /* train_common_specs' specs: which flags were given */
 } train_common_t;
 
 #define TRAIN_COMMON_SPECS 37

@@ -30,7 +30,61 @@ static int evaluate(const trainer_config_t *cfg, trainer_hooks_t *h, double *val
     return h->dp_mean(h->self, val, err);
 }
 
-static void log_validation(const trainer_config_t *cfg, FILE *metrics, int64_t it, double val) {
+/* What one iteration did. */
+typedef struct step_result {
+    double loss, norm;  /* the DP mean of the micro-batches' losses; the global gradient norm (NaN: skipped) */
+    float lr;
+    int skipped;        /* an fp16 overflow: no update */
+} step_result_t;
+
+/* One training iteration, top to bottom: for each of this rank's micro-batches
+ * the batch, forward and backward (train_micro; gradients accumulate scaled by
+ * 1/(micro-batches x DP), times the loss scale), then the reduction (the
+ * gradients over DP and their global norm; the loss's DP mean), then the
+ * update with the scheduled learning rate and the clipped, unscaled gradients
+ * — unless an fp16 overflow skips it. `skipped`: steps skipped before this one. */
+static int train_step(const trainer_config_t *cfg, trainer_hooks_t *h, int64_t it, int64_t skipped, step_result_t *r,
+                      err_t *err) {
+    int micro = num_micro(cfg);
+    loss_scaler_t *ls = cfg->scaler;
+    float scale = ls ? ls->scale : 1.0f;
+    float gscale = scale / (float)(micro * (cfg->data_parallel_size > 0 ? cfg->data_parallel_size : 1));
+    h->zero_grads(h->self);
+    r->loss = 0.0;
+    for (int k = 0; k < micro; k++) {
+        double l;
+        if (h->train_micro(h->self, it, k, k == micro - 1, gscale, &l, err) != 0) return -1;
+        r->loss += l / micro;
+    }
+    if (h->finish_grads(h->self, &r->norm, err) != 0 || h->dp_mean(h->self, &r->loss, err) != 0) return -1;
+    r->skipped = ls && !isfinite(r->norm);
+    if (ls) loss_scaler_update(ls, r->skipped);
+    r->lr = lr_at(&cfg->schedule, it - skipped - r->skipped);
+    if (r->skipped) {
+        r->norm = NAN;
+        return 0;
+    }
+    r->norm /= scale;
+    if (!isfinite(r->loss) || !isfinite(r->norm))
+        return err_set(err, "loss %g, gradient norm %g: training diverged", r->loss, r->norm);
+    return h->step(h->self, r->lr, optim_clip_factor(r->norm, cfg->clip_grad) / scale, err);
+}
+
+/* After writing to the log or the metrics file: whatever did not reach it (a
+ * full disk) stops the run, naming the file. */
+static int check_written(FILE *f, const char *what, err_t *err) {
+    if (fflush(f) == 0 && !ferror(f)) return 0;
+    return err_set(err, "%s: write failed: %s", what, strerror(errno ? errno : EIO));
+}
+
+static int check_logs(const trainer_config_t *cfg, FILE *metrics, err_t *err) {
+    char what[300];
+    snprintf(what, sizeof what, "--metrics-file %s", cfg->metrics_file ? cfg->metrics_file : "");
+    if (cfg->log && check_written(cfg->log, "the log", err) != 0) return -1;
+    return metrics ? check_written(metrics, what, err) : 0;
+}
+
+static int log_validation(const trainer_config_t *cfg, FILE *metrics, int64_t it, double val, err_t *err) {
     if (cfg->log) {
         fprintf(cfg->log, "-----------------------------------------------------------------------------\n");
         fprintf(cfg->log, " validation loss at iteration %lld | lm loss value: %.6E | lm loss PPL: %.6E |\n",
@@ -43,12 +97,12 @@ static void log_validation(const trainer_config_t *cfg, FILE *metrics, int64_t i
                 val, exp(val));
         fflush(metrics);
     }
+    return check_logs(cfg, metrics, err);
 }
 
 int trainer_run(const trainer_config_t *cfg, trainer_hooks_t *h, trainer_result_t *res,
                 err_t *err) {
     memset(res, 0, sizeof *res);
-    int micro = num_micro(cfg);
     FILE *metrics = NULL;
     if (cfg->metrics_file) {
         metrics = fopen(cfg->metrics_file, "w");
@@ -61,41 +115,16 @@ int trainer_run(const trainer_config_t *cfg, trainer_hooks_t *h, trainer_result_
     int rc = 0;
     for (int64_t it = cfg->start_iteration + 1; it <= cfg->train_iters; it++) {
         int64_t consumed = cfg->consumed_samples + (it - cfg->start_iteration) * cfg->global_batch_size;
-        h->zero_grads(h->self);
-        double loss = 0.0;
-        float scale = ls ? ls->scale : 1.0f;
-        float gscale = scale / (float)(micro * (cfg->data_parallel_size > 0 ? cfg->data_parallel_size : 1));
-        for (int k = 0; k < micro; k++) {
-            double l;
-            if (h->train_micro(h->self, it, k, k == micro - 1, gscale, &l, err) != 0) {
-                rc = err_prefix(err, "iteration %lld", (long long)it);
-                goto done;
-            }
-            loss += l / micro;
-        }
-        double norm;
-        if (h->finish_grads(h->self, &norm, err) != 0 || h->dp_mean(h->self, &loss, err) != 0) {
+        step_result_t r;
+        if (train_step(cfg, h, it, skipped_before + res->skipped_iterations, &r, err) != 0) {
             rc = err_prefix(err, "iteration %lld", (long long)it);
             goto done;
         }
-        int skip = ls && !isfinite(norm); /* an fp16 overflow */
-        if (ls) loss_scaler_update(ls, skip);
-        float lr = lr_at(&cfg->schedule, it - skipped_before - res->skipped_iterations - skip);
-        if (skip) {
+        double loss = r.loss, norm = r.norm;
+        float lr = r.lr;
+        if (r.skipped) {
             res->skipped_iterations++, skipped_since_log++;
             if (cfg->skipped_iterations) *cfg->skipped_iterations = skipped_before + res->skipped_iterations;
-            norm = NAN;
-        } else {
-            norm /= scale;
-            if (!isfinite(loss) || !isfinite(norm)) {
-                rc = err_set(err, "iteration %lld: loss %g, gradient norm %g: training diverged",
-                             (long long)it, loss, norm);
-                goto done;
-            }
-            if (h->step(h->self, lr, optim_clip_factor(norm, cfg->clip_grad) / scale, err) != 0) {
-                rc = err_prefix(err, "iteration %lld", (long long)it);
-                goto done;
-            }
         }
         if (cfg->loss_history) cfg->loss_history[it - 1] = loss;
         res->last_loss = loss;
@@ -142,6 +171,10 @@ int trainer_run(const trainer_config_t *cfg, trainer_hooks_t *h, trainer_result_
                         norm_json, sec * 1e3, tps, scale_json, skip_json, extra_json);
                 fflush(metrics);
             }
+            if (check_logs(cfg, metrics, err) != 0) {
+                rc = -1;
+                goto done;
+            }
             skipped_since_log = 0;
             t_log = now;
             iters_since_log = 0;
@@ -154,7 +187,10 @@ int trainer_run(const trainer_config_t *cfg, trainer_hooks_t *h, trainer_result_
                 goto done;
             }
             res->last_val_loss = val;
-            log_validation(cfg, metrics, it, val);
+            if (log_validation(cfg, metrics, it, val, err) != 0) {
+                rc = -1;
+                goto done;
+            }
             t_log += trainer_now() - t0; /* keep evaluation out of the iteration time */
         }
         if (h->save && ((cfg->save_interval > 0 && it % cfg->save_interval == 0) || last)) {
