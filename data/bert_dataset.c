@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../framework/fileio.h"
 #include "../framework/rng.h"
 #include "buffers.h"
 
@@ -371,6 +372,7 @@ static int check_range(const int32_t *v, int64_t n, int32_t lo, int32_t hi, cons
 int bert_shard_open(bert_shard_t *sh, const char *path, int vocab_size, err_t *err) {
     memset(sh, 0, sizeof *sh);
     if (access(path, R_OK) != 0) return err_set(err, "%s: cannot read it", path);
+    if (file_check_regular(path, NULL, err) != 0) return -1; /* HDF5 would block opening a FIFO */
     H5E_auto2_t old_func;
     void *old_data;
     H5Eget_auto2(H5E_DEFAULT, &old_func, &old_data);
