@@ -159,7 +159,14 @@ int bert_dataset_open(bert_dataset_t *ds, const bert_dataset_config_t *cfg, cons
     for (int s = 0; s < 3; s++) {
         ds->doc_begin[s] = (int64_t)nearbyint(b[s] * (double)ndocs);
         ds->doc_end[s] = (int64_t)nearbyint(b[s + 1] * (double)ndocs);
-        if (cfg->num_samples[s] <= 0) continue;
+        if (cfg->num_samples[s] <= 0 || w[s] == 0.0) continue; /* not read, or a zero weight: no dataset */
+        if (ds->doc_end[s] <= ds->doc_begin[s]) {
+            err_set(err, "%s: the %s split is empty (%lld documents cut by --split %s); %lld samples were requested",
+                    ds->src.prefix, SPLIT_NAME[s], (long long)ndocs, cfg->split ? cfg->split : "969,30,1",
+                    (long long)cfg->num_samples[s]);
+            bert_dataset_close(ds);
+            return -1;
+        }
         if (build_map(ds, s, err) != 0) {
             bert_dataset_close(ds);
             return -1;
