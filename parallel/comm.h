@@ -103,4 +103,19 @@ static inline void comm_destroy(comm_t *c) {
 }
 void comm_reset_counters(comm_t *c);
 
+/* Collective watchdog (Megatron's --distributed-timeout-minutes). A rank that has
+ * waited longer than the timeout inside one collective (a peer stopped, hung or
+ * on a dead node: a peer that exits is already caught by the launcher) prints one
+ * line naming its world rank, the group and the call, and ends the whole job with
+ * MPI_Abort. The check runs on a thread started at the first collective of a
+ * group of two or more ranks; the waiting thread is left untouched.
+ * The timeout: comm_watchdog_configure (seconds; <= 0 turns it off), else the
+ * environment's MEGAC_DISTRIBUTED_TIMEOUT_MINUTES, else 10 minutes. */
+#define COMM_DEFAULT_TIMEOUT_MINUTES 10.0
+void comm_watchdog_configure(double seconds);
+double comm_watchdog_timeout(void);
+/* Around every host-blocking wait of a communicator (its implementations call these). */
+void comm_watch_enter(const comm_t *c, const char *call);
+void comm_watch_leave(void);
+
 #endif
