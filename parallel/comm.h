@@ -117,5 +117,13 @@ double comm_watchdog_timeout(void);
 /* Around every host-blocking wait of a communicator (its implementations call these). */
 void comm_watch_enter(const comm_t *c, const char *call);
 void comm_watch_leave(void);
+/* Device collectives (NCCL) complete on the GPU after the call returns, so the host
+ * may block far from the communicator: such a communicator registers a check that
+ * the watchdog thread runs; it returns 1, with `what` naming the group, the rank in it
+ * and the call ("(tp group rank 1 of 2): ncclAllReduce pending on the GPU for 601 s"), when one of its collectives has been pending more than `timeout` seconds.
+ * The check may run at any time on the watchdog thread until it is unregistered. */
+typedef int (*comm_watch_check_fn)(void *ctx, double timeout, char *what, size_t n);
+void comm_watch_register(comm_watch_check_fn fn, void *ctx);
+void comm_watch_unregister(void *ctx);
 
 #endif

@@ -310,6 +310,23 @@ double comm_watchdog_timeout(void) {
     return t;
 }
 
+#define WD_CHECKS 16
+static struct {
+    comm_watch_check_fn fn;
+    void *ctx;
+} wd_checks[WD_CHECKS]; /* under wd_lock */
+
+static _Noreturn void wd_abort(const char *what, double timeout) {
+    int world = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &world);
+    fprintf(stderr, "megac: rank %d %s, over --distributed-timeout-minutes %g: another rank is stalled or gone; "
+            "aborting the job\n", world, what, timeout / 60.0);
+    fflush(stderr);
+    /* the working thread is stuck inside MPI or CUDA: the abort is the one MPI call made from here */
+    MPI_Abort(MPI_COMM_WORLD, 1);
+    _exit(1);
+}
+
 static void *wd_main(void *arg) {
     double timeout = *(double *)arg;
     free(arg);
@@ -317,45 +334,64 @@ static void *wd_main(void *arg) {
     /* checks 4 times per timeout, at most once a second */
     double step = timeout / 4.0 < 1.0 ? timeout / 4.0 : 1.0;
     struct timespec nap = {(time_t)step, (long)((step - (double)(time_t)step) * 1e9)};
+    char what[256];
     for (;;) {
         nanosleep(&nap, NULL);
+        pthread_mutex_lock(&wd_lock);
+        for (int i = 0; i < WD_CHECKS; i++)
+            if (wd_checks[i].fn && wd_checks[i].fn(wd_checks[i].ctx, timeout, what, sizeof what)) wd_abort(what, timeout);
+        pthread_mutex_unlock(&wd_lock);
         int64_t since = atomic_load(&wd_since_ns);
         if (!since || wd_now_ns() - since <= limit) continue;
         const char *call = atomic_load(&wd_call), *group = atomic_load(&wd_group);
         if (atomic_load(&wd_since_ns) != since) continue; /* it finished meanwhile */
-        int world = 0;
-        MPI_Comm_rank(MPI_COMM_WORLD, &world);
-        fprintf(stderr,
-                "megac: rank %d (rank %d of %d in the %s group) waited %.0f s in %s, over "
-                "--distributed-timeout-minutes %g: another rank is stalled or gone; aborting the job\n",
-                world, atomic_load(&wd_group_rank), atomic_load(&wd_group_size), group, (double)(wd_now_ns() - since) / 1e9,
-                call, timeout / 60.0);
-        fflush(stderr);
-        /* the waiting thread is stuck inside MPI: the abort is the one MPI call made from here */
-        MPI_Abort(MPI_COMM_WORLD, 1);
-        _exit(1);
+        snprintf(what, sizeof what, "(%s group rank %d of %d) waited %.0f s in %s", group, atomic_load(&wd_group_rank),
+                 atomic_load(&wd_group_size), (double)(wd_now_ns() - since) / 1e9, call);
+        wd_abort(what, timeout);
     }
     return NULL;
+}
+
+/* starts the thread once (caller holds wd_lock) */
+static void wd_start_locked(void) {
+    if (wd_started) return;
+    wd_started = 1; /* also when off: decided once */
+    double t = wd_timeout_locked();
+    if (t <= 0.0) return;
+    double *arg = malloc(sizeof *arg);
+    if (!arg) return;
+    *arg = t;
+    pthread_t th;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&th, &attr, wd_main, arg) != 0) free(arg);
+    pthread_attr_destroy(&attr);
+}
+
+void comm_watch_register(comm_watch_check_fn fn, void *ctx) {
+    pthread_mutex_lock(&wd_lock);
+    for (int i = 0; i < WD_CHECKS; i++)
+        if (!wd_checks[i].fn) {
+            wd_checks[i].fn = fn, wd_checks[i].ctx = ctx;
+            break;
+        }
+    wd_start_locked();
+    pthread_mutex_unlock(&wd_lock);
+}
+
+void comm_watch_unregister(void *ctx) {
+    pthread_mutex_lock(&wd_lock);
+    for (int i = 0; i < WD_CHECKS; i++)
+        if (wd_checks[i].ctx == ctx) wd_checks[i].fn = NULL, wd_checks[i].ctx = NULL;
+    pthread_mutex_unlock(&wd_lock);
 }
 
 void comm_watch_enter(const comm_t *c, const char *call) {
     if (c->size < 2) return;
     if (!wd_started) {
         pthread_mutex_lock(&wd_lock);
-        double t = wd_timeout_locked();
-        if (!wd_started && t > 0.0) {
-            double *arg = malloc(sizeof *arg);
-            pthread_t th;
-            pthread_attr_t attr;
-            if (arg) {
-                *arg = t;
-                pthread_attr_init(&attr);
-                pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-                if (pthread_create(&th, &attr, wd_main, arg) != 0) free(arg);
-                pthread_attr_destroy(&attr);
-            }
-        }
-        wd_started = 1; /* also when off: checked once */
+        wd_start_locked();
         pthread_mutex_unlock(&wd_lock);
     }
     atomic_store(&wd_call, call);

@@ -56,7 +56,7 @@ else
     took=$(( $(date +%s) - stopped ))
     line=$(grep -m1 "distributed-timeout-minutes" "$W/err")
     if [ $rc -eq 0 ]; then fail "the job exited 0 after a rank was stopped"
-    elif ! printf '%s' "$line" | grep -q "rank 0 (rank 0 of 2 in the [a-z]* group) waited [0-9]* s in MPI_"; then
+    elif ! printf '%s' "$line" | grep -q "rank 0 ([a-z]* group rank 0 of 2) waited [0-9]* s in MPI_"; then
       fail "no line naming the rank, group and collective (exit $rc): $(tail -5 "$W/err")"
     else
       echo "ok: exit $rc ${took} s after rank 1 was stopped: $line"
