@@ -109,8 +109,9 @@ void comm_reset_counters(comm_t *c);
  * line naming its world rank, the group and the call, and ends the whole job with
  * MPI_Abort. The check runs on a thread started at the first collective of a
  * group of two or more ranks; the waiting thread is left untouched.
- * The timeout: comm_watchdog_configure (seconds; <= 0 turns it off), else the
- * environment's MEGAC_DISTRIBUTED_TIMEOUT_MINUTES, else 10 minutes. */
+ * The timeout: comm_watchdog_configure (seconds; <= 0 turns it off; before the first
+ * collective, when the thread starts with it), else the environment's
+ * MEGAC_DISTRIBUTED_TIMEOUT_MINUTES, else 10 minutes. */
 #define COMM_DEFAULT_TIMEOUT_MINUTES 10.0
 void comm_watchdog_configure(double seconds);
 double comm_watchdog_timeout(void);

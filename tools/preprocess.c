@@ -91,9 +91,9 @@ static int nul_sentinel_pick(const char *s, size_t n, nul_sentinel_t *ns) {
         char esc[6];
         snprintf(esc, sizeof esc, "u%04X", cp);
         int used = 0;
-        for (size_t i = 0; i + 5 <= n && !used; i++) {
+        for (size_t i = 0; i < n && !used; i++) {
             if (i + 3 <= n && memcmp(s + i, u, 3) == 0) used = 1;
-            if (strncasecmp(s + i, esc, 5) == 0) used = 1;
+            if (i + 5 <= n && strncasecmp(s + i, esc, 5) == 0) used = 1;
         }
         if (!used) {
             ns->active = 1;
@@ -154,10 +154,11 @@ static void process_line(const job_t *job, tokenizer_scratch_t *scr, const char 
     nul_sentinel_t ns = {0};
     char *patched = NULL;
     if (escaped_nuls(line, len, NULL, NULL)) {
-        if (nul_sentinel_pick(line, len, &ns) != 0 || !(patched = malloc(len))) {
+        int no_sentinel = nul_sentinel_pick(line, len, &ns) != 0;
+        if (no_sentinel || !(patched = malloc(len))) {
             r->bad = BAD_NUL;
-            snprintf(r->why, sizeof r->why, patched ? "contains \\u0000 and all of U+FDD0..U+FDEF, so its NULs cannot be "
-                     "kept" : "out of memory");
+            snprintf(r->why, sizeof r->why, no_sentinel ? "contains \\u0000 and all of U+FDD0..U+FDEF, so its NULs "
+                     "cannot be kept" : "out of memory");
             return;
         }
         memcpy(patched, line, len);
