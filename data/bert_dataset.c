@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../framework/fileio.h"
 #include "../framework/rng.h"
 #include "buffers.h"
 
@@ -158,7 +159,14 @@ int bert_dataset_open(bert_dataset_t *ds, const bert_dataset_config_t *cfg, cons
     for (int s = 0; s < 3; s++) {
         ds->doc_begin[s] = (int64_t)nearbyint(b[s] * (double)ndocs);
         ds->doc_end[s] = (int64_t)nearbyint(b[s + 1] * (double)ndocs);
-        if (cfg->num_samples[s] <= 0) continue;
+        if (cfg->num_samples[s] <= 0 || w[s] == 0.0) continue; /* not read, or a zero weight: no dataset */
+        if (ds->doc_end[s] <= ds->doc_begin[s]) {
+            err_set(err, "%s: the %s split is empty (%lld documents cut by --split %s); %lld samples were requested",
+                    ds->src.prefix, SPLIT_NAME[s], (long long)ndocs, cfg->split ? cfg->split : "969,30,1",
+                    (long long)cfg->num_samples[s]);
+            bert_dataset_close(ds);
+            return -1;
+        }
         if (build_map(ds, s, err) != 0) {
             bert_dataset_close(ds);
             return -1;
@@ -371,6 +379,7 @@ static int check_range(const int32_t *v, int64_t n, int32_t lo, int32_t hi, cons
 int bert_shard_open(bert_shard_t *sh, const char *path, int vocab_size, err_t *err) {
     memset(sh, 0, sizeof *sh);
     if (access(path, R_OK) != 0) return err_set(err, "%s: cannot read it", path);
+    if (file_check_regular(path, NULL, err) != 0) return -1; /* HDF5 would block opening a FIFO */
     H5E_auto2_t old_func;
     void *old_data;
     H5Eget_auto2(H5E_DEFAULT, &old_func, &old_data);

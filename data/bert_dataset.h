@@ -59,7 +59,8 @@ typedef struct bert_dataset_config {
     const char *split;     /* NULL: "969,30,1" */
     int seq_length;        /* tokens per sample including [CLS] and the [SEP]s */
     uint64_t seed;
-    int64_t num_samples[3];
+    int64_t num_samples[3]; /* samples wanted per split; 0, or a zero --split weight (Megatron
+                             * builds no dataset for it), leaves the split unbuilt with 0 samples */
     double short_seq_prob; /* Megatron: 0.1 */
     double mask_prob;      /* Megatron: 0.15 */
     int binary_head;       /* 1: sentence pairs with the is_random label (Megatron's default) */

@@ -1,6 +1,8 @@
 /* file_util.c — whole-file reads and memory maps (see file_util.h). */
 #include "file_util.h"
 
+#include "../framework/fileio.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,12 +15,12 @@
 int file_read_all(const char *path, const char *what, char **data, size_t *len, err_t *err) {
     *data = NULL;
     *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return err_set(err, "%s %s: %s", what, path, strerror(errno));
+    FILE *f;
+    if (file_fopen_regular(path, what, &f, err) != 0) return -1;
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fileno(f), &st) != 0) {
         fclose(f);
-        return err_set(err, "%s %s: not a regular file", what, path);
+        return err_set(err, "%s %s: %s", what, path, strerror(errno));
     }
     size_t n = (size_t)st.st_size;
     char *buf = malloc(n + 1);
@@ -41,12 +43,12 @@ int file_read_all(const char *path, const char *what, char **data, size_t *len, 
 int file_map_open(file_map_t *m, const char *path, err_t *err) {
     m->data = NULL;
     m->size = 0;
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return err_set(err, "%s: %s", path, strerror(errno));
+    int fd;
+    if (file_open_regular(path, NULL, &fd, err) != 0) return -1;
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) != 0) {
         close(fd);
-        return err_set(err, "%s: not a regular file", path);
+        return err_set(err, "%s: %s", path, strerror(errno));
     }
     if (st.st_size == 0) {
         close(fd);

@@ -453,7 +453,7 @@ int gpt_dataset_open(gpt_dataset_t *ds, const gpt_dataset_config_t *cfg, err_t *
     double bounds[4] = {0.0, w[0], w[0] + w[1], w[0] + w[1] + w[2]};
     for (int s = 0; s < 3; s++) {
         int64_t n = cfg->num_samples[s];
-        if (n == 0) continue;
+        if (n == 0 || w[s] == 0.0) continue; /* not read, or a zero weight: no dataset, as Megatron */
         ds->parts[s] = calloc((size_t)ds->n_sources, sizeof(gpt_part_t));
         if (!ds->parts[s]) {
             err_set(err, "out of memory");

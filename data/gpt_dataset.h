@@ -44,7 +44,9 @@ typedef struct gpt_dataset_config {
     const char *split;     /* "949,50,1"; NULL: Megatron's default "969,30,1" */
     int seq_length;
     uint64_t seed;
-    int64_t num_samples[3]; /* samples wanted per split; 0 leaves a split unbuilt */
+    int64_t num_samples[3]; /* samples wanted per split; 0 leaves a split unbuilt, and so does a
+                             * zero --split weight (Megatron builds no dataset for it): its
+                             * gpt_dataset_num_samples is 0, for the caller to refuse if it reads it */
     const char *cache_dir;  /* NULL: next to each dataset */
     int vocab_size;         /* > 0: every token read is checked against it */
 } gpt_dataset_config_t;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../framework/fileio.h"
 #include "../framework/rng.h"
 
 static int parse_split(const char *s, double w[3], err_t *err) {
@@ -30,8 +31,8 @@ int text_dataset_open(text_dataset_t *ds, const char *path, int seq_length, cons
     double w[3];
     if (parse_split(split, w, err) != 0) return -1;
     if (seq_length <= 0) return err_set(err, "--seq-length must be positive (got %d)", seq_length);
-    FILE *f = fopen(path, "rb");
-    if (!f) return err_set(err, "--data-path %s: %s", path, strerror(errno));
+    FILE *f;
+    if (file_fopen_regular(path, "--data-path", &f, err) != 0) return -1;
     if (fseek(f, 0, SEEK_END) != 0) {
         fclose(f);
         return err_set(err, "--data-path %s: cannot seek (not a regular file?)", path);

@@ -103,4 +103,28 @@ static inline void comm_destroy(comm_t *c) {
 }
 void comm_reset_counters(comm_t *c);
 
+/* Collective watchdog (Megatron's --distributed-timeout-minutes). A rank that has
+ * waited longer than the timeout inside one collective (a peer stopped, hung or
+ * on a dead node: a peer that exits is already caught by the launcher) prints one
+ * line naming its world rank, the group and the call, and ends the whole job with
+ * MPI_Abort. The check runs on a thread started at the first collective of a
+ * group of two or more ranks; the waiting thread is left untouched.
+ * The timeout: comm_watchdog_configure (seconds; <= 0 turns it off; before the first
+ * collective, when the thread starts with it), else the environment's
+ * MEGAC_DISTRIBUTED_TIMEOUT_MINUTES, else 10 minutes. */
+#define COMM_DEFAULT_TIMEOUT_MINUTES 10.0
+void comm_watchdog_configure(double seconds);
+double comm_watchdog_timeout(void);
+/* Around every host-blocking wait of a communicator (its implementations call these). */
+void comm_watch_enter(const comm_t *c, const char *call);
+void comm_watch_leave(void);
+/* Device collectives (NCCL) complete on the GPU after the call returns, so the host
+ * may block far from the communicator: such a communicator registers a check that
+ * the watchdog thread runs; it returns 1, with `what` naming the group, the rank in it
+ * and the call ("(tp group rank 1 of 2): ncclAllReduce pending on the GPU for 601 s"), when one of its collectives has been pending more than `timeout` seconds.
+ * The check may run at any time on the watchdog thread until it is unregistered. */
+typedef int (*comm_watch_check_fn)(void *ctx, double timeout, char *what, size_t n);
+void comm_watch_register(comm_watch_check_fn fn, void *ctx);
+void comm_watch_unregister(void *ctx);
+
 #endif

@@ -6,10 +6,15 @@
  * cannot run. Errors come back as messages naming the group and the call. */
 #include "comm_mpi.h"
 
+#include <math.h>
 #include <mpi.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #define MAX_REQUESTS 256
 
@@ -21,6 +26,7 @@ struct comm_request {
     const float *result;  /* staged result to copy back on wait */
     float *dev;           /* where to copy it */
     size_t dev_count;
+    const char *what;     /* "MPI_Wait of MPI_Iallreduce": for the watchdog */
 };
 
 typedef struct mpi_impl {
@@ -87,7 +93,9 @@ static int m_allreduce(comm_t *c, float *buf, size_t n, comm_op_t op, comm_reque
             if (!(b = stage_buf(c, n, err))) return -1;
             c->be->copy_to_host(c->be, b, buf, n * sizeof(float));
         }
+        comm_watch_enter(c, "MPI_Allreduce");
         rc = MPI_Allreduce(MPI_IN_PLACE, b, (int)n, MPI_FLOAT, mpi_op(op), m->comm);
+        comm_watch_leave();
         if (rc != MPI_SUCCESS) return mpi_fail(c, rc, "MPI_Allreduce", err);
         if (staged(c)) c->be->copy_to_device(c->be, buf, b, n * sizeof(float));
         return 0;
@@ -100,6 +108,7 @@ static int m_allreduce(comm_t *c, float *buf, size_t n, comm_op_t op, comm_reque
         c->be->copy_to_host(c->be, b, buf, n * sizeof(float));
         q->result = b, q->dev = buf, q->dev_count = n;
     }
+    q->what = "MPI_Wait of MPI_Iallreduce";
     rc = MPI_Iallreduce(MPI_IN_PLACE, b, (int)n, MPI_FLOAT, mpi_op(op), m->comm, &q->r);
     if (rc != MPI_SUCCESS) {
         q->in_use = 0;
@@ -123,12 +132,15 @@ static int m_allgather(comm_t *c, float *buf, size_t n, comm_request_t **req, er
         c->be->copy_to_host(c->be, b, buf, total * sizeof(float));
     }
     if (!q) {
+        comm_watch_enter(c, "MPI_Allgather");
         rc = MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, b, (int)n, MPI_FLOAT, m->comm);
+        comm_watch_leave();
         if (rc != MPI_SUCCESS) return mpi_fail(c, rc, "MPI_Allgather", err);
         if (staged(c)) c->be->copy_to_device(c->be, buf, b, total * sizeof(float));
         return 0;
     }
     if (staged(c)) q->result = b, q->dev = buf, q->dev_count = total;
+    q->what = "MPI_Wait of MPI_Iallgather";
     rc = MPI_Iallgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, b, (int)n, MPI_FLOAT, m->comm, &q->r);
     if (rc != MPI_SUCCESS) {
         q->in_use = 0;
@@ -154,12 +166,15 @@ static int m_reduce_scatter(comm_t *c, const float *buf, float *out, size_t n, c
         src = h, dst = h + total;
     }
     if (!q) {
+        comm_watch_enter(c, "MPI_Reduce_scatter_block");
         rc = MPI_Reduce_scatter_block(src, dst, (int)n, MPI_FLOAT, MPI_SUM, m->comm);
+        comm_watch_leave();
         if (rc != MPI_SUCCESS) return mpi_fail(c, rc, "MPI_Reduce_scatter_block", err);
         if (staged(c)) c->be->copy_to_device(c->be, out, dst, n * sizeof(float));
         return 0;
     }
     if (staged(c)) q->result = dst, q->dev = out, q->dev_count = n;
+    q->what = "MPI_Wait of MPI_Ireduce_scatter_block";
     rc = MPI_Ireduce_scatter_block(src, dst, (int)n, MPI_FLOAT, MPI_SUM, m->comm, &q->r);
     if (rc != MPI_SUCCESS) {
         q->in_use = 0;
@@ -170,7 +185,9 @@ static int m_reduce_scatter(comm_t *c, const float *buf, float *out, size_t n, c
 }
 
 static int m_wait(comm_t *c, comm_request_t *q, err_t *err) {
+    comm_watch_enter(c, q->what);
     int rc = MPI_Wait(&q->r, MPI_STATUS_IGNORE);
+    comm_watch_leave();
     q->in_use = 0;
     if (rc != MPI_SUCCESS) return mpi_fail(c, rc, "MPI_Wait", err);
     if (q->dev) c->be->copy_to_device(c->be, q->dev, q->result, q->dev_count * sizeof(float));
@@ -190,19 +207,25 @@ static int m_broadcast(comm_t *c, void *buf, size_t bytes, int root, err_t *err)
         if (!(b = stage_buf(c, (bytes + 3) / 4, err))) return -1;
         c->be->copy_to_host(c->be, b, buf, bytes);
     }
+    comm_watch_enter(c, "MPI_Bcast");
     int rc = MPI_Bcast(b, (int)bytes, MPI_BYTE, root, impl(c)->comm);
+    comm_watch_leave();
     if (rc != MPI_SUCCESS) return mpi_fail(c, rc, "MPI_Bcast", err);
     if (staged(c)) c->be->copy_to_device(c->be, buf, b, bytes);
     return 0;
 }
 
 static int m_barrier(comm_t *c, err_t *err) {
+    comm_watch_enter(c, "MPI_Barrier");
     int rc = MPI_Barrier(impl(c)->comm);
+    comm_watch_leave();
     return rc == MPI_SUCCESS ? 0 : mpi_fail(c, rc, "MPI_Barrier", err);
 }
 
 static int m_allreduce_f64(comm_t *c, double *v, size_t n, comm_op_t op, err_t *err) {
+    comm_watch_enter(c, "MPI_Allreduce (double)");
     int rc = MPI_Allreduce(MPI_IN_PLACE, v, (int)n, MPI_DOUBLE, mpi_op(op), impl(c)->comm);
+    comm_watch_leave();
     return rc == MPI_SUCCESS ? 0 : mpi_fail(c, rc, "MPI_Allreduce", err);
 }
 
@@ -243,3 +266,139 @@ comm_t *comm_mpi_create(const char *name, const void *mpi_comm, backend_t *be, e
     c->impl = m;
     return c;
 }
+
+/* ---- the collective watchdog (see comm.h) -------------------------------------- */
+
+static pthread_mutex_t wd_lock = PTHREAD_MUTEX_INITIALIZER;
+static double wd_timeout = -1.0; /* seconds; < 0: not configured yet */
+static _Atomic int wd_started;
+static _Atomic int64_t wd_since_ns;            /* 0: not inside a collective */
+static _Atomic(const char *) wd_call, wd_group; /* what is being waited in */
+static _Atomic int wd_group_rank, wd_group_size;
+
+static int64_t wd_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void comm_watchdog_configure(double seconds) {
+    pthread_mutex_lock(&wd_lock);
+    wd_timeout = seconds > 0.0 ? seconds : 0.0;
+    pthread_mutex_unlock(&wd_lock);
+}
+
+/* the configured timeout, else the environment's, else the default (caller holds wd_lock) */
+static double wd_timeout_locked(void) {
+    if (wd_timeout < 0.0) {
+        double minutes = COMM_DEFAULT_TIMEOUT_MINUTES;
+        const char *env = getenv("MEGAC_DISTRIBUTED_TIMEOUT_MINUTES");
+        if (env && *env) {
+            char *end;
+            double v = strtod(env, &end);
+            if (end != env && !*end && isfinite(v)) minutes = v;
+        }
+        wd_timeout = minutes > 0.0 ? minutes * 60.0 : 0.0;
+    }
+    return wd_timeout;
+}
+
+double comm_watchdog_timeout(void) {
+    pthread_mutex_lock(&wd_lock);
+    double t = wd_timeout_locked();
+    pthread_mutex_unlock(&wd_lock);
+    return t;
+}
+
+#define WD_CHECKS 16
+static struct {
+    comm_watch_check_fn fn;
+    void *ctx;
+} wd_checks[WD_CHECKS]; /* under wd_lock */
+
+static _Noreturn void wd_abort(const char *what, double timeout) {
+    int world = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &world);
+    fprintf(stderr, "megac: rank %d %s, over --distributed-timeout-minutes %g: another rank is stalled or gone; "
+            "aborting the job\n", world, what, timeout / 60.0);
+    fflush(stderr);
+    /* the working thread is stuck inside MPI or CUDA: the abort is the one MPI call made from here */
+    MPI_Abort(MPI_COMM_WORLD, 1);
+    _exit(1);
+}
+
+static void *wd_main(void *arg) {
+    double timeout = *(double *)arg;
+    free(arg);
+    int64_t limit = (int64_t)(timeout * 1e9);
+    /* checks 4 times per timeout, at most once a second */
+    double step = timeout / 4.0 < 1.0 ? timeout / 4.0 : 1.0;
+    struct timespec nap = {(time_t)step, (long)((step - (double)(time_t)step) * 1e9)};
+    char what[256];
+    for (;;) {
+        nanosleep(&nap, NULL);
+        pthread_mutex_lock(&wd_lock);
+        for (int i = 0; i < WD_CHECKS; i++)
+            if (wd_checks[i].fn && wd_checks[i].fn(wd_checks[i].ctx, timeout, what, sizeof what)) wd_abort(what, timeout);
+        pthread_mutex_unlock(&wd_lock);
+        int64_t since = atomic_load(&wd_since_ns);
+        if (!since || wd_now_ns() - since <= limit) continue;
+        const char *call = atomic_load(&wd_call), *group = atomic_load(&wd_group);
+        if (atomic_load(&wd_since_ns) != since) continue; /* it finished meanwhile */
+        snprintf(what, sizeof what, "(%s group rank %d of %d) waited %.0f s in %s", group, atomic_load(&wd_group_rank),
+                 atomic_load(&wd_group_size), (double)(wd_now_ns() - since) / 1e9, call);
+        wd_abort(what, timeout);
+    }
+    return NULL;
+}
+
+/* starts the thread once (caller holds wd_lock) */
+static void wd_start_locked(void) {
+    if (wd_started) return;
+    wd_started = 1; /* also when off: decided once */
+    double t = wd_timeout_locked();
+    if (t <= 0.0) return;
+    double *arg = malloc(sizeof *arg);
+    if (!arg) return;
+    *arg = t;
+    pthread_t th;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&th, &attr, wd_main, arg) != 0) free(arg);
+    pthread_attr_destroy(&attr);
+}
+
+void comm_watch_register(comm_watch_check_fn fn, void *ctx) {
+    pthread_mutex_lock(&wd_lock);
+    for (int i = 0; i < WD_CHECKS; i++)
+        if (!wd_checks[i].fn) {
+            wd_checks[i].fn = fn, wd_checks[i].ctx = ctx;
+            break;
+        }
+    wd_start_locked();
+    pthread_mutex_unlock(&wd_lock);
+}
+
+void comm_watch_unregister(void *ctx) {
+    pthread_mutex_lock(&wd_lock);
+    for (int i = 0; i < WD_CHECKS; i++)
+        if (wd_checks[i].ctx == ctx) wd_checks[i].fn = NULL, wd_checks[i].ctx = NULL;
+    pthread_mutex_unlock(&wd_lock);
+}
+
+void comm_watch_enter(const comm_t *c, const char *call) {
+    if (c->size < 2) return;
+    if (!wd_started) {
+        pthread_mutex_lock(&wd_lock);
+        wd_start_locked();
+        pthread_mutex_unlock(&wd_lock);
+    }
+    atomic_store(&wd_call, call);
+    atomic_store(&wd_group, c->name);
+    atomic_store(&wd_group_rank, c->rank);
+    atomic_store(&wd_group_size, c->size);
+    atomic_store(&wd_since_ns, wd_now_ns());
+}
+
+void comm_watch_leave(void) { atomic_store(&wd_since_ns, 0); }

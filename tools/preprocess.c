@@ -7,15 +7,18 @@
  * one sequence per sentence). Lines are read in batches, tokenized by
  * --workers threads and written in input order, so the output does not depend
  * on the thread count and memory stays bounded by the batch. A malformed JSON
- * line, a missing or non-string key, invalid UTF-8 or an escaped NUL is
- * reported with its line number and skipped (counted), or stops the run under
- * --strict. Blank lines are ignored. */
+ * line, a missing or non-string key or invalid UTF-8 is reported with its line
+ * number and skipped (counted), or stops the run under --strict. Blank lines are
+ * ignored. A "\u0000" in a text is kept, as Megatron's json.loads keeps it: the
+ * document is tokenized with the NUL in it (GPT-2 BPE: byte token 188; BERT
+ * WordPiece drops it, as its text cleaning drops control characters). */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "../data/buffers.h"
@@ -34,7 +37,7 @@
 
 enum { BAD_NONE, BAD_JSON, BAD_KEY, BAD_UTF8, BAD_NUL, BAD_KINDS, FAILED = BAD_KINDS };
 static const char *const BAD_NAME[BAD_KINDS] = {"", "malformed JSON", "missing or non-string key", "invalid UTF-8",
-                                                "escaped NUL"};
+                                                "NUL not keepable"};
 
 typedef struct line_result {
     int bad; /* BAD_* */
@@ -55,17 +58,68 @@ static double now_s(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* A JSON "\u0000" escape (the backslash not itself escaped): cJSON would cut the string there. */
-static int has_escaped_nul(const char *s, size_t n) {
+/* Counts the JSON "\u0000" escapes of s (the backslash not itself escaped); with patch (a
+ * copy of s), writes `with` ("uFDD0") over the "u0000" of each. */
+static size_t escaped_nuls(const char *s, size_t n, char *patch, const char *with) {
+    size_t count = 0;
     for (size_t i = 0; i + 6 <= n; i++) {
         if (s[i] != '\\') continue;
         size_t run = 1;
         while (i + run < n && s[i + run] == '\\') run++;
         size_t j = i + run - 1; /* the last backslash of the run escapes what follows when the run is odd */
-        if (run % 2 == 1 && j + 6 <= n && memcmp(s + j + 1, "u0000", 5) == 0) return 1;
+        if (run % 2 == 1 && j + 6 <= n && memcmp(s + j + 1, "u0000", 5) == 0) {
+            count++;
+            if (patch) memcpy(patch + j + 1, with, 5);
+        }
         i += run - 1;
     }
-    return 0;
+    return count;
+}
+
+/* cJSON ends a string at a decoded NUL, so a line with "\u0000" is parsed with each such
+ * escape replaced by a noncharacter (U+FDD0..U+FDEF) that the line does not hold, in UTF-8
+ * or escaped; the decoded strings turn it back into a NUL byte (nul_restore). */
+typedef struct nul_sentinel {
+    int active;
+    char escape[6];     /* "uFDD0" */
+    unsigned char utf8[3];
+} nul_sentinel_t;
+
+static int nul_sentinel_pick(const char *s, size_t n, nul_sentinel_t *ns) {
+    for (unsigned cp = 0xFDD0; cp <= 0xFDEF; cp++) {
+        unsigned char u[3] = {0xEF, (unsigned char)(0x80 | ((cp >> 6) & 0x3F)), (unsigned char)(0x80 | (cp & 0x3F))};
+        char esc[6];
+        snprintf(esc, sizeof esc, "u%04X", cp);
+        int used = 0;
+        for (size_t i = 0; i < n && !used; i++) {
+            if (i + 3 <= n && memcmp(s + i, u, 3) == 0) used = 1;
+            if (i + 5 <= n && strncasecmp(s + i, esc, 5) == 0) used = 1;
+        }
+        if (!used) {
+            ns->active = 1;
+            memcpy(ns->escape, esc, sizeof esc);
+            memcpy(ns->utf8, u, 3);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* the length of a decoded string, its sentinels turned back into NUL bytes in place */
+static size_t nul_restore(const nul_sentinel_t *ns, char *v) {
+    size_t n = strlen(v);
+    if (!ns->active) return n;
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        if (i + 3 <= n && memcmp(v + i, ns->utf8, 3) == 0) {
+            v[o++] = 0;
+            i += 3;
+        } else {
+            v[o++] = v[i++];
+        }
+    }
+    v[o] = 0;
+    return o;
 }
 
 /* Tokenizes text into r->tokens[k] / r->lengths[k] (Megatron's Encoder.encode). */
@@ -97,20 +151,30 @@ static void process_line(const job_t *job, tokenizer_scratch_t *scr, const char 
         snprintf(r->why, sizeof r->why, "invalid UTF-8 at byte %zu of the line", good);
         return;
     }
-    if (has_escaped_nul(line, len)) {
-        r->bad = BAD_NUL;
-        snprintf(r->why, sizeof r->why, "contains an escaped NUL (\\u0000), which megac does not keep");
-        return;
+    nul_sentinel_t ns = {0};
+    char *patched = NULL;
+    if (escaped_nuls(line, len, NULL, NULL)) {
+        int no_sentinel = nul_sentinel_pick(line, len, &ns) != 0;
+        if (no_sentinel || !(patched = malloc(len))) {
+            r->bad = BAD_NUL;
+            snprintf(r->why, sizeof r->why, no_sentinel ? "contains \\u0000 and all of U+FDD0..U+FDEF, so its NULs "
+                     "cannot be kept" : "out of memory");
+            return;
+        }
+        memcpy(patched, line, len);
+        escaped_nuls(line, len, patched, ns.escape);
     }
+    const char *src = patched ? patched : line;
     const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(line, len, &end, 0);
+    cJSON *root = cJSON_ParseWithLengthOpts(src, len, &end, 0);
     if (root && end) {
-        while (end < line + len && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')) end++;
-        if (end != line + len) {
+        while (end < src + len && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')) end++;
+        if (end != src + len) {
             cJSON_Delete(root);
             root = NULL;
         }
     }
+    free(patched);
     if (!root || !cJSON_IsObject(root)) {
         r->bad = BAD_JSON;
         snprintf(r->why, sizeof r->why, root ? "not a JSON object" : "malformed JSON");
@@ -121,7 +185,7 @@ static void process_line(const job_t *job, tokenizer_scratch_t *scr, const char 
     for (int k = 0; k < job->n_keys && !r->bad; k++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, job->keys[k]);
         if (cJSON_IsString(v)) {
-            if (encode_text(job, scr, v->valuestring, strlen(v->valuestring), r, k, &err) != 0) r->bad = FAILED;
+            if (encode_text(job, scr, v->valuestring, nul_restore(&ns, v->valuestring), r, k, &err) != 0) r->bad = FAILED;
             continue;
         }
         /* Megatron also takes a list of strings: sentences already split */
@@ -136,7 +200,8 @@ static void process_line(const job_t *job, tokenizer_scratch_t *scr, const char 
         }
         job_t one = *job;
         one.split_sentences = 0, one.append_eod = 0;
-        cJSON_ArrayForEach(e, v) if (encode_text(&one, scr, e->valuestring, strlen(e->valuestring), r, k, &err) != 0) r->bad = FAILED;
+        cJSON_ArrayForEach(e, v) if (encode_text(&one, scr, e->valuestring, nul_restore(&ns, e->valuestring), r, k, &err) != 0)
+            r->bad = FAILED;
         if (job->append_eod && r->tokens[k].n > 0) {
             if (tok_buf_push(&r->tokens[k], tokenizer_eod(job->tok)) != 0) r->bad = FAILED;
             else r->lengths[k].v[r->lengths[k].n - 1]++;

@@ -13,6 +13,7 @@ void train_common_defaults(train_common_t *o) {
     o->lr_decay_style = "linear", o->optimizer = "adam", o->device = "auto", o->split = "969,30,1";
     o->initial_loss_scale = LOSS_SCALE_INITIAL, o->min_loss_scale = 1.0f;
     o->loss_scale_window = LOSS_SCALE_WINDOW, o->hysteresis = LOSS_SCALE_HYSTERESIS;
+    o->distributed_timeout_minutes = (float)COMM_DEFAULT_TIMEOUT_MINUTES;
 }
 
 void train_common_specs(train_common_t *o, arg_spec_t *s) {
@@ -56,6 +57,8 @@ void train_common_specs(train_common_t *o, arg_spec_t *s) {
         {"recompute-num-layers", ARG_INT, &o->recompute_num_layers,
          "full: layers per checkpointed group (uniform) or layers recomputed (block)", 0},
         {"use-flash-attn", ARG_FLAG, &o->use_flash_attn, "fused attention: no [B,heads,T,T] tensors kept", 0},
+        {"distributed-timeout-minutes", ARG_FLOAT, &o->distributed_timeout_minutes,
+         "a rank waiting longer in one collective ends the job (10; fractions allowed)", 0},
     };
     memcpy(s, specs, sizeof specs);
     o->spec = s;
@@ -102,6 +105,9 @@ int train_common_check(const train_common_t *o, lr_schedule_t *sched, adamw_conf
     if (o->loss_scale_window <= 0 || o->hysteresis <= 0)
         return err_set(err, "--loss-scale-window %d and --hysteresis %d must be positive", o->loss_scale_window,
                        o->hysteresis);
+    if (!(o->distributed_timeout_minutes > 0.0f))
+        return err_set(err, "--distributed-timeout-minutes must be positive (got %g)", o->distributed_timeout_minutes);
+    comm_watchdog_configure(60.0 * o->distributed_timeout_minutes);
     *acfg = (adamw_config_t){o->beta1, o->beta2, o->eps, o->weight_decay, kind};
     return 0;
 }

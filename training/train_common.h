@@ -28,9 +28,10 @@ typedef struct train_common {
     const char *recompute_granularity, *recompute_method;
     int use_flash_attn; /* the fused attention ops (Megatron's --use-flash-attn) */
     const arg_spec_t *spec; /* train_common_specs' specs: which flags were given */
+    float distributed_timeout_minutes; /* the collective watchdog (parallel/comm.h) */
 } train_common_t;
 
-#define TRAIN_COMMON_SPECS 37
+#define TRAIN_COMMON_SPECS 38
 
 void train_common_defaults(train_common_t *o);
 /* Writes the TRAIN_COMMON_SPECS flag specs into out. */

@@ -160,11 +160,14 @@ static __global__ void xent_sumexp_kernel(float *sumexp, float *tlogit, const fl
     int row = blockIdx.x * CUDA_ROWS_PER_BLOCK + threadIdx.x / 32, lane = threadIdx.x % 32;
     if (row >= N) return;
     const float *l = logits + (size_t)row * V;
-    float m = rowmax[row], s = 0.0f;
-    for (int j = lane; j < nv; j += 32) s += expf(l[j] - m);
-    s = warp_sum(s);
+    /* each lane's partial and the butterfly are in double, rounded to float once (as on
+     * the CPU: a float running sum over a 50k vocabulary biases the loss low) */
+    float m = rowmax[row];
+    double s = 0.0;
+    for (int j = lane; j < nv; j += 32) s += (double)expf(l[j] - m);
+    for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
     if (lane == 0) {
-        sumexp[row] = s;
+        sumexp[row] = (float)s;
         int t = targets[row] - vstart;
         tlogit[row] = (t >= 0 && t < nv) ? l[t] : 0.0f;
     }

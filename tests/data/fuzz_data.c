@@ -5,12 +5,9 @@
  * the target. Tokenizers load their files from $MEGAC_REFS (out/refs), where
  * tests/data/fetch_refs.sh puts them; without them only the .idx reader runs.
  *
- * Fuzzing (outside CI), from the repository root, with clang:
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_DEFAULT_SOURCE -I. \
- *     $(pkg-config --cflags libutf8proc libcjson) tests/data/fuzz_data.c data/indexed_dataset.c \
- *     data/file_util.c data/bpe.c data/wordpiece.c data/tokenizer.c data/utf8.c framework/error.c \
- *     $(pkg-config --libs libutf8proc libcjson) -lm -o fuzz_data
- *   MEGAC_REFS=out/refs ./fuzz_data -max_total_time=600 corpus/
+ * Fuzzing with clang's libFuzzer: tests/data/fuzz_libfuzzer.sh builds this file with
+ * the sources it needs and runs it (CI: 5 s, meson test data_fuzz_libfuzzer, so the
+ * build line cannot drift; by hand: bash tests/data/fuzz_libfuzzer.sh out/fuzz 600).
  *
  * Built with -DFUZZ_SMOKE_MAIN (as meson does) it is a CI test: a valid .idx and
  * 5,000 mutations of it, and 2,000 random byte strings through both tokenizers,

@@ -222,6 +222,24 @@ int main(void) {
         bert_dataset_close(&other);
     }
 
+    /* a zero --split weight builds no dataset even when samples are asked of it (Megatron builds
+     * none); a positive weight that rounds to no document is refused (issue 17, item 17) */
+    {
+        bert_dataset_config_t c5 = cfg;
+        c5.split = "90,0,10";
+        c5.num_samples[1] = c5.num_samples[2] = 10;
+        if (bert_dataset_open(&other, &c5, vocab, &err) == 0) {
+            CHECK(other.num_samples[1] == 0 && other.num_samples[2] >= 10, "zero valid weight: %lld valid, %lld test",
+                  (long long)other.num_samples[1], (long long)other.num_samples[2]);
+            bert_dataset_close(&other);
+        } else {
+            CHECK(0, "--split 90,0,10 refused: %s", err.msg);
+        }
+        c5.split = "1000000,1,0";
+        CHECK(bert_dataset_open(&other, &c5, vocab, &err) != 0 && strstr(err.msg, "valid split is empty"),
+              "a valid split that rounds to no document: %s", err.msg);
+    }
+
     /* bad input: a document-level dataset, a vocabulary without [MASK], a token past the vocabulary */
     {
         char doc_prefix[300], small_vocab[300];

@@ -305,8 +305,28 @@ int main(void) {
         CHECK(open_ds(&x, blend, cache, 10, 0, 1, &err) != 0 && strstr(err.msg, "--data-path"), "odd blend: %s", err.msg);
         snprintf(blend, sizeof blend, "-1 %s 1 %s", a, b);
         CHECK(open_ds(&x, blend, cache, 10, 0, 1, &err) != 0 && strstr(err.msg, "weight"), "negative weight: %s", err.msg);
-        gpt_dataset_config_t c0 = {a, "100,0,0", L, 1, {10, 10, 0}, cache, 0};
-        CHECK(gpt_dataset_open(&x, &c0, &err) != 0 && strstr(err.msg, "valid split is empty"), "empty valid split: %s", err.msg);
+        /* a zero weight builds no dataset (as Megatron), even when samples are asked of it: the
+         * split has 0 samples, and a caller that reads it refuses (issue 17, item 17) */
+        gpt_dataset_config_t c0 = {a, "90,0,10", L, 1, {10, 10, 10}, cache, 0};
+        if (gpt_dataset_open(&x, &c0, &err) == 0) {
+            CHECK(gpt_dataset_num_samples(&x, SPLIT_VALID) == 0 && gpt_dataset_num_samples(&x, SPLIT_TEST) >= 10,
+                  "zero valid weight: %lld valid, %lld test samples", (long long)gpt_dataset_num_samples(&x, SPLIT_VALID),
+                  (long long)gpt_dataset_num_samples(&x, SPLIT_TEST));
+            CHECK(gpt_dataset_sample(&x, SPLIT_VALID, 0, out, &err) != 0, "a sample of an unbuilt split was read");
+            gpt_dataset_close(&x);
+        } else {
+            CHECK(0, "--split 90,0,10 refused: %s", err.msg);
+        }
+        gpt_dataset_config_t c0b = {a, "90,10,0", L, 1, {10, 10, 10}, cache, 0};
+        if (gpt_dataset_open(&x, &c0b, &err) == 0) {
+            CHECK(gpt_dataset_num_samples(&x, SPLIT_TEST) == 0, "zero test weight built test samples");
+            gpt_dataset_close(&x);
+        } else {
+            CHECK(0, "--split 90,10,0 refused: %s", err.msg);
+        }
+        /* a positive weight that rounds to no sequence is refused when its samples are asked for */
+        gpt_dataset_config_t c0c = {a, "1000000,1,0", L, 1, {10, 10, 0}, cache, 0};
+        CHECK(gpt_dataset_open(&x, &c0c, &err) != 0 && strstr(err.msg, "valid split is empty"), "empty valid split: %s", err.msg);
         gpt_dataset_config_t c1 = {a, "80,15,5", L, 1, {10, 0, 0}, cache, 1000};
         if (gpt_dataset_open(&x, &c1, &err) == 0) {
             CHECK(gpt_dataset_sample(&x, SPLIT_TRAIN, 0, out, &err) != 0 && strstr(err.msg, "outside the vocabulary"),

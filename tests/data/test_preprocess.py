@@ -9,7 +9,8 @@ here from the published format (not from megac's code):
     ids switches the dtype to int32;
   - --split-sentences: sequences that decode back to the document;
   - malformed lines are reported with their line numbers and counted; --strict
-    stops at the first and leaves no output;
+    stops at the first and leaves no output; texts holding "\u0000" are kept and
+    tokenized with the NUL, as tiktoken and Hugging Face do;
 and the other way: datasets written by a NumPy writer (uint16, int32, int64,
 multi-sequence and empty documents) read by `megac preprocess --inspect`, which
 also refuses corrupted ones with one line naming the file and offset."""
@@ -93,6 +94,11 @@ def main():
     texts += [gen_doc(rng).decode("utf-8") for _ in range(500)]
     texts += [d.decode("utf-8") for d in stress_docs(rng) if d.decode("utf-8", "replace").encode() == d]
     texts.append("")  # an empty document: no sequence, no EOD (Megatron's rule)
+    # "\u0000" in a text is kept, as Megatron's json.loads keeps it (GPT-2: byte token 188;
+    # BERT drops it as Hugging Face's text cleaning does); skipping the line shifted every
+    # later document index (issue 17, item 19)
+    texts += ["a\x00b", "hello\x00 world", "\x00", "x \x00\x00y", "NUL at the end\x00", "tab\\u0000 is text",
+              "\x00\ufdd0 a noncharacter too"]
     tk = os.path.join(REFS, "gpt2.tiktoken")
     with tempfile.TemporaryDirectory() as tmp:
         corpus = os.path.join(tmp, "corpus.jsonl")
