@@ -24,9 +24,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "model_checkpoint.h"
-#include "hf_bert.h"
-#include "hf_gpt2.h"
+#include "../models/model_checkpoint.h"
+#include "../convert/hf_bert.h"
+#include "../convert/hf_gpt2.h"
 #include "args.h"
 #include "commands.h"
 

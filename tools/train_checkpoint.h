@@ -17,7 +17,7 @@
 #define MEGAC_TRAIN_CHECKPOINT_H
 
 #include "../checkpoints/checkpoint.h"
-#include "model_checkpoint.h"
+#include "../models/model_checkpoint.h"
 #include "train_common.h"
 
 typedef struct train_ckpt_opts {

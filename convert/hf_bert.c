@@ -10,7 +10,7 @@
 
 #include "../checkpoints/safetensors.h"
 #include "hf_files.h"
-#include "model_checkpoint.h"
+#include "../models/model_checkpoint.h"
 
 /* ---------------------------------------------------------------- the name map */
 

@@ -9,8 +9,8 @@
 #define MEGAC_MODEL_CHECKPOINT_H
 
 #include "../checkpoints/checkpoint.h"
-#include "../models/bert.h"
-#include "../models/gpt.h"
+#include "bert.h"
+#include "gpt.h"
 
 /* params[k] for tensor ts[k] of parameter list pl: a tensor with valid_rows
  * (the vocabulary) is stored without its padding rows, which a loader re-pads to
