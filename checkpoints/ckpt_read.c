@@ -1,7 +1,8 @@
-/* checkpoint.c — sharded HDF5 checkpoints: atomic save, any-layout load, verify
- * (see checkpoint.h). */
+/* ckpt_read.c — reading megac checkpoints: locating the iteration, opening
+ * and indexing every file, any-layout loads, verify (see checkpoint.h). */
 #define _GNU_SOURCE
 #include "checkpoint.h"
+#include "ckpt_internal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -14,550 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *GROUPS[CKPT_KINDS] = {"model", "optimizer/exp_avg", "optimizer/exp_avg_sq"};
-
-const char *ckpt_kind_group(ckpt_kind_t k) { return k >= 0 && k < CKPT_KINDS ? GROUPS[k] : "?"; }
-
-int64_t ckpt_box_volume(const ckpt_box_t *b) {
-    int64_t v = 1;
-    for (int d = 0; d < b->ndim; d++) v *= b->cnt[d];
-    return v;
-}
-
-void ckpt_iter_name(int64_t iteration, char *buf, size_t len) { snprintf(buf, len, "iter_%07lld", (long long)iteration); }
-void ckpt_model_file_name(int tp_rank, char *buf, size_t len) { snprintf(buf, len, "mp_rank_%02d.h5", tp_rank); }
-void ckpt_optim_file_name(int tp_rank, int dp_rank, char *buf, size_t len) {
-    snprintf(buf, len, "mp_rank_%02d_dp_%03d_optim.h5", tp_rank, dp_rank);
-}
-
-static int join(char *out, size_t len, const char *a, const char *b, err_t *err) {
-    if ((size_t)snprintf(out, len, "%s/%s", a, b) >= len) return err_set(err, "%s/%s: path too long", a, b);
-    return 0;
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* ---------------------------------------------------------------- filesystem */
-
-static int fsync_dir(const char *dir, err_t *err) {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0) return err_set(err, "%s: cannot open to fsync: %s", dir, strerror(errno));
-    int rc = fsync(fd);
-    int e = errno;
-    close(fd);
-    if (rc != 0 && e != EINVAL) return err_set(err, "%s: fsync failed: %s", dir, strerror(e));
-    return 0;
-}
-
-static int fsync_file(const char *path, err_t *err) {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return err_set(err, "%s: cannot open to fsync: %s", path, strerror(errno));
-    int rc = fsync(fd);
-    int e = errno;
-    close(fd);
-    if (rc != 0) return err_set(err, "%s: fsync failed: %s", path, strerror(e));
-    return 0;
-}
-
-int ckpt_mkdirs(const char *path, err_t *err) {
-    char buf[CKPT_PATH_MAX];
-    if (strlen(path) >= sizeof buf) return err_set(err, "%s: path too long", path);
-    strcpy(buf, path);
-    for (char *p = buf + 1;; p++) {
-        if (*p == '/' || *p == 0) {
-            char c = *p;
-            *p = 0;
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST) return err_set(err, "%s: cannot create: %s", buf, strerror(errno));
-            *p = c;
-            if (!c) break;
-        }
-    }
-    struct stat st;
-    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) return err_set(err, "%s: not a directory", path);
-    return 0;
-}
-
-static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-static int rm_rf(const char *path, err_t *err) {
-    struct stat st;
-    if (lstat(path, &st) != 0) return errno == ENOENT ? 0 : err_set(err, "%s: %s", path, strerror(errno));
-    if (nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS) != 0) return err_set(err, "%s: cannot remove: %s", path, strerror(errno));
-    return 0;
-}
-
-/* "iter_<digits>" -> 1 and its iteration; "iter_<digits>.tmp|.old" -> 2; else 0 */
-static int parse_iter_name(const char *name, int64_t *it) {
-    if (strncmp(name, "iter_", 5) != 0) return 0;
-    const char *p = name + 5;
-    size_t nd = strspn(p, "0123456789");
-    if (nd == 0 || nd > 15) return 0;
-    *it = strtoll(p, NULL, 10);
-    if (p[nd] == 0) return 1;
-    if (strcmp(p + nd, ".tmp") == 0 || strcmp(p + nd, ".old") == 0) return 2;
-    return 0;
-}
-
-static int cmp_desc_i64(const void *a, const void *b) {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? 1 : x > y ? -1 : 0;
-}
-
-/* removes stale temporaries and, with keep_last > 0, all but the newest
- * keep_last iteration directories (never `current`) */
-static int prune(const char *root, int64_t current, int keep_last, err_t *err) {
-    DIR *d = opendir(root);
-    if (!d) return err_set(err, "%s: cannot list: %s", root, strerror(errno));
-    int64_t *its = NULL;
-    size_t n = 0, cap = 0;
-    int rc = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL && rc == 0) {
-        int64_t it;
-        int kind = parse_iter_name(e->d_name, &it);
-        char path[CKPT_PATH_MAX];
-        if (kind == 0 || join(path, sizeof path, root, e->d_name, err) != 0) continue;
-        struct stat st;
-        if (lstat(path, &st) != 0 || !S_ISDIR(st.st_mode)) continue;
-        if (kind == 2) {
-            rc = rm_rf(path, err);
-        } else {
-            if (n == cap) {
-                cap = cap ? 2 * cap : 16;
-                int64_t *ni = realloc(its, cap * sizeof *its);
-                if (!ni) {
-                    rc = err_set(err, "out of memory pruning %s", root);
-                    break;
-                }
-                its = ni;
-            }
-            its[n++] = it;
-        }
-    }
-    closedir(d);
-    if (rc == 0 && keep_last > 0 && n > (size_t)keep_last) {
-        qsort(its, n, sizeof *its, cmp_desc_i64);
-        for (size_t i = (size_t)keep_last; i < n && rc == 0; i++) {
-            if (its[i] == current) continue;
-            char name[64], path[CKPT_PATH_MAX];
-            ckpt_iter_name(its[i], name, sizeof name);
-            if (join(path, sizeof path, root, name, err) == 0) rc = rm_rf(path, err);
-            else rc = -1;
-        }
-    }
-    free(its);
-    if (rc == 0) rc = fsync_dir(root, err);
-    return rc;
-}
-
-/* ---------------------------------------------------------------- commit */
-
-static int txn_names(ckpt_txn_t *tx, const char *root, int64_t iteration, err_t *err) {
-    memset(tx, 0, sizeof *tx);
-    if (iteration < 0) return err_set(err, "checkpoint iteration %lld is negative", (long long)iteration);
-    if (strlen(root) == 0) return err_set(err, "--save: empty directory name");
-    if (strlen(root) >= sizeof tx->root - 32) return err_set(err, "%s: path too long", root);
-    snprintf(tx->root, sizeof tx->root, "%s", root);
-    char name[64];
-    ckpt_iter_name(iteration, name, sizeof name);
-    if (join(tx->final, sizeof tx->final, root, name, err) != 0) return -1;
-    snprintf(tx->tmp, sizeof tx->tmp, "%s.tmp", tx->final);
-    tx->iteration = iteration;
-    return 0;
-}
-
-int ckpt_txn_begin(ckpt_txn_t *tx, const char *root, int64_t iteration, err_t *err) {
-    if (txn_names(tx, root, iteration, err) != 0 || ckpt_mkdirs(root, err) != 0) return -1;
-    if (rm_rf(tx->tmp, err) != 0) return -1; /* left by a save that crashed */
-    if (mkdir(tx->tmp, 0755) != 0) return err_set(err, "%s: cannot create: %s", tx->tmp, strerror(errno));
-    return 0;
-}
-
-int ckpt_remove(const char *path, err_t *err) { return rm_rf(path, err); }
-
-void ckpt_txn_abort(ckpt_txn_t *tx) {
-    err_t ignored;
-    if (tx->tmp[0]) rm_rf(tx->tmp, &ignored);
-}
-
-static int write_pointer(const char *root, int64_t iteration, err_t *err) {
-    char path[CKPT_PATH_MAX], tmp[CKPT_PATH_MAX + 8];
-    if (join(path, sizeof path, root, CKPT_LATEST, err) != 0) return -1;
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return err_set(err, "%s: %s", tmp, strerror(errno));
-    int bad = fprintf(f, "%lld\n", (long long)iteration) < 0;
-    bad |= fflush(f) != 0 || fsync(fileno(f)) != 0;
-    int e = errno;
-    bad |= fclose(f) != 0;
-    if (bad) {
-        unlink(tmp);
-        return err_set(err, "%s: write failed: %s", tmp, strerror(e));
-    }
-    if (rename(tmp, path) != 0) {
-        e = errno;
-        unlink(tmp);
-        return err_set(err, "%s: rename failed: %s", path, strerror(e));
-    }
-    return fsync_dir(root, err);
-}
-
-int ckpt_txn_commit(ckpt_txn_t *tx, int keep_last, err_t *err) {
-    if (fsync_dir(tx->tmp, err) != 0) return -1;
-    struct stat st;
-    if (lstat(tx->final, &st) == 0) {
-        /* this iteration was saved before (a run resumed from an older checkpoint);
-         * the pointer may name it, so swap the two atomically where possible */
-        int swapped = 0;
-#ifdef RENAME_EXCHANGE
-        swapped = renameat2(AT_FDCWD, tx->tmp, AT_FDCWD, tx->final, RENAME_EXCHANGE) == 0;
-#endif
-        if (swapped) {
-            if (rm_rf(tx->tmp, err) != 0) return -1;
-        } else {
-            char old[CKPT_PATH_MAX + 8];
-            snprintf(old, sizeof old, "%s.old", tx->final);
-            if (rm_rf(old, err) != 0) return -1;
-            if (rename(tx->final, old) != 0) return err_set(err, "%s: cannot move aside: %s", tx->final, strerror(errno));
-            if (rename(tx->tmp, tx->final) != 0) return err_set(err, "%s: rename failed: %s", tx->final, strerror(errno));
-            if (rm_rf(old, err) != 0) return -1;
-        }
-    } else if (rename(tx->tmp, tx->final) != 0) {
-        return err_set(err, "%s: rename failed: %s", tx->final, strerror(errno));
-    }
-    if (fsync_dir(tx->root, err) != 0 || write_pointer(tx->root, tx->iteration, err) != 0) return -1;
-    return prune(tx->root, tx->iteration, keep_last, err);
-}
-
-/* ---------------------------------------------------------------- writing */
-
-int ckpt_writer_open(ckpt_writer_t *w, const char *dir, const char *name, const ckpt_meta_t *meta,
-                     const char *kind, int tp_rank, int dp_rank, err_t *err) {
-    memset(w, 0, sizeof *w);
-    w->h = -1;
-    w->tp_rank = tp_rank, w->tp_size = meta->tp_size, w->dp_rank = dp_rank, w->dp_size = meta->dp_size;
-    if (join(w->path, sizeof w->path, dir, name, err) != 0) return -1;
-    char *json = NULL;
-    if (ckpt_meta_to_json(meta, &json, err) != 0) return err_prefix(err, "%s", w->path);
-    w->h = h5io_create(w->path, err);
-    int rc = w->h < 0 ? -1 : 0;
-    int64_t it = meta->iteration;
-    if (rc == 0 && (h5io_attr_put_str(w->h, "metadata", json, w->path, err) != 0 ||
-                    h5io_attr_put_u32(w->h, "metadata_crc32c", crc32c(0, json, strlen(json)), w->path, err) != 0 ||
-                    h5io_attr_put_i32(w->h, "format_version", meta->format_version, w->path, err) != 0 ||
-                    h5io_attr_put_i64(w->h, "iteration", &it, -1, w->path, err) != 0 ||
-                    h5io_attr_put_str(w->h, "file_kind", kind, w->path, err) != 0 ||
-                    h5io_attr_put_i32(w->h, "tp_rank", tp_rank, w->path, err) != 0 ||
-                    h5io_attr_put_i32(w->h, "dp_rank", dp_rank, w->path, err) != 0))
-        rc = -1;
-    free(json);
-    if (rc != 0) ckpt_writer_discard(w);
-    return rc;
-}
-
-int ckpt_writer_put(ckpt_writer_t *w, ckpt_kind_t kind, const ckpt_piece_desc_t *d, const float *data,
-                    backend_t *be, err_t *err) {
-    char path[TENSOR_NAME_LEN + 64], where[CKPT_PATH_MAX + 160];
-    if (d->part < 0) snprintf(path, sizeof path, "%s/%s", ckpt_kind_group(kind), d->tensor);
-    else snprintf(path, sizeof path, "%s/%s.part%d", ckpt_kind_group(kind), d->tensor, d->part);
-    snprintf(where, sizeof where, "%s: %s", w->path, path);
-    hid_t ds = h5io_write_tensor(w->h, path, d->box.ndim, d->box.cnt, data, be, &w->stage, w->path, err);
-    if (ds < 0) return -1;
-    int64_t split_off = d->split_offset, pad = d->pad_multiple;
-    int rc = 0;
-    if (h5io_attr_put_str(ds, "tensor", d->tensor, where, err) != 0 ||
-        h5io_attr_put_i64(ds, "global_shape", d->shape, d->ndim, where, err) != 0 ||
-        h5io_attr_put_i64(ds, "offset", d->box.off, d->ndim, where, err) != 0 ||
-        h5io_attr_put_i32(ds, "split_dim", d->split_dim, where, err) != 0 ||
-        h5io_attr_put_i64(ds, "split_offset", &split_off, -1, where, err) != 0 ||
-        h5io_attr_put_i64(ds, "pad_multiple", &pad, -1, where, err) != 0 ||
-        h5io_attr_put_i32(ds, "tp_rank", w->tp_rank, where, err) != 0 ||
-        h5io_attr_put_i32(ds, "tp_size", w->tp_size, where, err) != 0 ||
-        h5io_attr_put_i32(ds, "dp_rank", w->dp_rank, where, err) != 0 ||
-        h5io_attr_put_i32(ds, "dp_size", w->dp_size, where, err) != 0)
-        rc = -1;
-    if (H5Dclose(ds) < 0 && rc == 0) rc = err_set(err, "%s: closing the dataset failed", where);
-    if (rc == 0) w->bytes += ckpt_box_volume(&d->box) * (int64_t)sizeof(float);
-    return rc;
-}
-
-static int check_param(const ckpt_param_t *p, err_t *err) {
-    const tensor_t *t = p->t;
-    if (t->ndim < 1 || t->ndim > TENSOR_MAX_DIMS) return err_set(err, "tensor %s: %d dimensions", t->name, t->ndim);
-    if (t->dtype != DTYPE_F32) return err_set(err, "tensor %s: only float32 tensors are checkpointed", t->name);
-    if (t->split_dim >= t->ndim) return err_set(err, "tensor %s: split dimension %d of %d", t->name, t->split_dim, t->ndim);
-    if (t->split_dim >= 0) {
-        int s = t->split_dim;
-        if (p->real_extent <= 0 || p->real_extent > t->global_shape[s] || p->pad_multiple < 1 ||
-            (p->pad_multiple > 1 && s != 0) || (p->pad_multiple == 1 && p->real_extent != t->global_shape[s]))
-            return err_set(err, "internal: tensor %s: bad padding (real extent %lld of %lld, multiple %lld)", t->name,
-                           (long long)p->real_extent, (long long)t->global_shape[s], (long long)p->pad_multiple);
-    }
-    return 0;
-}
-
-void ckpt_param_shape(const ckpt_param_t *p, int64_t *shape) {
-    for (int d = 0; d < p->t->ndim; d++) shape[d] = p->t->global_shape[d];
-    if (p->t->split_dim >= 0) shape[p->t->split_dim] = p->real_extent;
-}
-
-/* the rank's whole local slice, in global coordinates */
-static void local_view(const tensor_t *t, ckpt_box_t *b) {
-    b->ndim = t->ndim;
-    for (int d = 0; d < t->ndim; d++) {
-        b->off[d] = d == t->split_dim ? t->split_offset : 0;
-        b->cnt[d] = t->shape[d];
-    }
-}
-
-/* clips dimension 0 of b to the stored extent (padding rows are never stored) */
-static void clip_rows(ckpt_box_t *b, int64_t rows) {
-    int64_t end = b->off[0] + b->cnt[0];
-    if (end > rows) end = rows;
-    b->cnt[0] = end > b->off[0] ? end - b->off[0] : 0;
-}
-
-static void piece_of(const ckpt_param_t *p, const ckpt_box_t *box, int part, ckpt_piece_desc_t *d) {
-    const tensor_t *t = p->t;
-    memset(d, 0, sizeof *d);
-    d->tensor = t->name;
-    d->ndim = t->ndim;
-    ckpt_param_shape(p, d->shape);
-    d->box = *box;
-    d->split_dim = t->split_dim;
-    d->split_offset = t->split_dim >= 0 ? t->split_offset : 0;
-    d->pad_multiple = t->split_dim >= 0 ? p->pad_multiple : 1;
-    d->part = part;
-}
-
-int ckpt_writer_put_params(ckpt_writer_t *w, backend_t *be, const ckpt_param_t *params, int n, err_t *err) {
-    for (int k = 0; k < n; k++) {
-        const tensor_t *t = params[k].t;
-        if (check_param(&params[k], err) != 0) return err_prefix(err, "%s", w->path);
-        if (t->split_dim < 0 && w->tp_rank != 0) continue; /* replicated: stored once */
-        ckpt_box_t box;
-        local_view(t, &box);
-        if (t->split_dim == 0) clip_rows(&box, params[k].real_extent);
-        if (ckpt_box_volume(&box) == 0) continue;
-        ckpt_piece_desc_t d;
-        piece_of(&params[k], &box, -1, &d);
-        if (ckpt_writer_put(w, CKPT_MODEL, &d, t->data, be, err) != 0) return -1;
-    }
-    return 0;
-}
-
-/* Appends to out the boxes of the flat range [a, b) of the sub-array at dims
- * [dim, ndim) whose leading indices are pre[0..dim): a partial first row, whole
- * rows, a partial last row (the partial rows recursively). */
-static void boxes_rec(int ndim, const int64_t *shape, int dim, int64_t *pre, int64_t a, int64_t b,
-                      ckpt_box_t *out, int *n) {
-    if (a >= b) return;
-    int64_t S = 1;
-    for (int d = dim + 1; d < ndim; d++) S *= shape[d];
-    if (dim == ndim - 1) {
-        ckpt_box_t box = {.ndim = ndim};
-        for (int d = 0; d < dim; d++) box.off[d] = pre[d], box.cnt[d] = 1;
-        box.off[dim] = a, box.cnt[dim] = b - a;
-        out[(*n)++] = box;
-        return;
-    }
-    int64_t r = a / S;
-    if (a % S) { /* partial first row */
-        int64_t end = (r + 1) * S < b ? (r + 1) * S : b;
-        pre[dim] = r;
-        boxes_rec(ndim, shape, dim + 1, pre, a - r * S, end - r * S, out, n);
-        a = end, r++;
-    }
-    int64_t rb = b / S;
-    if (a < b && rb > r) { /* whole rows [r, rb) */
-        ckpt_box_t box = {.ndim = ndim};
-        for (int d = 0; d < dim; d++) box.off[d] = pre[d], box.cnt[d] = 1;
-        box.off[dim] = r, box.cnt[dim] = rb - r;
-        for (int d = dim + 1; d < ndim; d++) box.off[d] = 0, box.cnt[d] = shape[d];
-        out[(*n)++] = box;
-        a = rb * S;
-    }
-    if (a < b) { /* partial last row */
-        pre[dim] = rb;
-        boxes_rec(ndim, shape, dim + 1, pre, a - rb * S, b - rb * S, out, n);
-    }
-}
-
-/* Splits the flat range [a, b) of a row-major array of `shape` into boxes, each
- * a contiguous run of the array, in flat order; returns their number (at most
- * 2 * ndim - 1). */
-static int flat_boxes(int ndim, const int64_t *shape, int64_t a, int64_t b, ckpt_box_t *out) {
-    int64_t pre[TENSOR_MAX_DIMS] = {0};
-    int n = 0;
-    boxes_rec(ndim, shape, 0, pre, a, b, out, &n);
-    return n;
-}
-
-/* flat range [a, b) of tensor k's local elements that [lo, hi) covers */
-static int moment_range(const ckpt_param_t *p, size_t offset, size_t lo, size_t hi, int64_t *a, int64_t *b) {
-    size_t n = (size_t)tensor_numel(p->t);
-    size_t x = offset > lo ? offset : lo, y = offset + n < hi ? offset + n : hi;
-    if (x >= y) return 0;
-    *a = (int64_t)(x - offset), *b = (int64_t)(y - offset);
-    return 1;
-}
-
-/* the boxes of local range [a, b) in global coordinates, each with the local
- * flat index it starts at */
-static int global_boxes(const tensor_t *t, int64_t a, int64_t b, ckpt_box_t *boxes, int64_t *starts) {
-    int nb = flat_boxes(t->ndim, t->shape, a, b, boxes);
-    int64_t at = a;
-    for (int i = 0; i < nb; i++) {
-        starts[i] = at;
-        at += ckpt_box_volume(&boxes[i]);
-        if (t->split_dim >= 0) boxes[i].off[t->split_dim] += t->split_offset;
-    }
-    return nb;
-}
-
-int ckpt_writer_put_moments(ckpt_writer_t *w, backend_t *be, const ckpt_param_t *params, int n,
-                            const ckpt_optim_state_t *opt, err_t *err) {
-    for (int k = 0; k < n; k++) {
-        const tensor_t *t = params[k].t;
-        if (check_param(&params[k], err) != 0) return err_prefix(err, "%s", w->path);
-        if (t->split_dim < 0 && w->tp_rank != 0) continue; /* replicated: stored once */
-        int64_t a, b;
-        if (!moment_range(&params[k], opt->offset[k], opt->lo, opt->hi, &a, &b)) continue;
-        ckpt_box_t boxes[2 * TENSOR_MAX_DIMS];
-        int64_t starts[2 * TENSOR_MAX_DIMS];
-        int nb = global_boxes(t, a, b, boxes, starts);
-        int whole = nb == 1 && a == 0 && b == tensor_numel(t);
-        for (int i = 0; i < nb; i++) {
-            if (t->split_dim == 0) clip_rows(&boxes[i], params[k].real_extent);
-            if (ckpt_box_volume(&boxes[i]) == 0) continue;
-            ckpt_piece_desc_t d;
-            piece_of(&params[k], &boxes[i], whole ? -1 : i, &d);
-            size_t at = opt->offset[k] + (size_t)starts[i] - opt->lo;
-            if (ckpt_writer_put(w, CKPT_EXP_AVG, &d, opt->exp_avg + at, be, err) != 0 ||
-                ckpt_writer_put(w, CKPT_EXP_AVG_SQ, &d, opt->exp_avg_sq + at, be, err) != 0)
-                return -1;
-        }
-    }
-    return 0;
-}
-
-int ckpt_writer_close(ckpt_writer_t *w, err_t *err) {
-    hid_t h = w->h;
-    w->h = -1;
-    h5io_stage_free(&w->stage);
-    if (h5io_close(h, w->path, err) != 0) return -1;
-    return fsync_file(w->path, err);
-}
-
-void ckpt_writer_discard(ckpt_writer_t *w) {
-    if (w->h >= 0) H5Fclose(w->h);
-    w->h = -1;
-    h5io_stage_free(&w->stage);
-}
-
-/* ---------------------------------------------------------------- collective save */
-
-/* All ranks pass whether they failed; returns 1 when any did, with *who the
- * lowest failing world rank; -1 when the agreement itself failed. */
-static int agree(comm_t *world, int failed, int *who, err_t *err) {
-    if (!world || world->size <= 1) {
-        *who = failed ? 0 : -1;
-        return failed ? 1 : 0;
-    }
-    double v = failed ? (double)(world->size - world->rank) : 0.0;
-    if (comm_allreduce_f64(world, &v, 1, COMM_MAX, err) != 0) return -1;
-    *who = v > 0.0 ? world->size - (int)v : -1;
-    return v > 0.0 ? 1 : 0;
-}
-
-/* after a failed agreement: the rank's own message, or which rank failed */
-static int agreement_error(int status, int who, int rank, err_t *local, const char *step, int64_t it, err_t *err) {
-    if (status < 0) return err_prefix(err, "saving iteration %lld: %s", (long long)it, step);
-    if (who == rank) {
-        *err = *local;
-        return -1;
-    }
-    return err_set(err, "saving iteration %lld: %s failed on rank %d (see its message)", (long long)it, step, who);
-}
-
-static int write_rank_files(const ckpt_txn_t *tx, const ckpt_meta_t *meta, const ckpt_layout_t *lay, backend_t *be,
-                            const ckpt_param_t *params, int n, const ckpt_optim_state_t *opt, int64_t *bytes,
-                            err_t *err) {
-    char name[64];
-    ckpt_writer_t w;
-    int wrote = 0;
-    if (lay->dp_rank == 0) { /* the model file of this TP rank */
-        ckpt_model_file_name(lay->tp_rank, name, sizeof name);
-        if (ckpt_writer_open(&w, tx->tmp, name, meta, "model", lay->tp_rank, 0, err) != 0) return -1;
-        if (ckpt_writer_put_params(&w, be, params, n, err) != 0 ||
-            (opt && !lay->zero1 && ckpt_writer_put_moments(&w, be, params, n, opt, err) != 0)) {
-            ckpt_writer_discard(&w);
-            return -1;
-        }
-        *bytes += w.bytes;
-        if (ckpt_writer_close(&w, err) != 0) return -1;
-        wrote = 1;
-    }
-    if (opt && lay->zero1) { /* this rank's shard of the moments */
-        ckpt_optim_file_name(lay->tp_rank, lay->dp_rank, name, sizeof name);
-        if (ckpt_writer_open(&w, tx->tmp, name, meta, "optimizer", lay->tp_rank, lay->dp_rank, err) != 0) return -1;
-        if (ckpt_writer_put_moments(&w, be, params, n, opt, err) != 0) {
-            ckpt_writer_discard(&w);
-            return -1;
-        }
-        *bytes += w.bytes;
-        if (ckpt_writer_close(&w, err) != 0) return -1;
-        wrote = 1;
-    }
-    return wrote ? fsync_dir(tx->tmp, err) : 0;
-}
-
-int ckpt_save(const char *root, ckpt_meta_t *meta, const ckpt_layout_t *lay, backend_t *be,
-              const ckpt_param_t *params, int nparams, const ckpt_optim_state_t *opt, int keep_last,
-              ckpt_save_stats_t *stats, err_t *err) {
-    double t0 = now_s();
-    memset(stats, 0, sizeof *stats);
-    comm_t *world = lay->world;
-    int rank = world ? world->rank : 0, who, st;
-    int64_t it = meta->iteration;
-    meta->tp_size = lay->tp_size, meta->pp_size = 1, meta->dp_size = lay->dp_size;
-    meta->world_size = lay->tp_size * lay->dp_size;
-    meta->has_optimizer = opt != NULL;
-    meta->zero1 = opt != NULL && lay->zero1;
-    meta->optimizer_step = opt ? opt->step : 0;
-    ckpt_txn_t tx;
-    err_t local = {{0}};
-    /* 1. rank 0 makes the temporary directory */
-    int failed = rank == 0 ? ckpt_txn_begin(&tx, root, it, &local) != 0 : txn_names(&tx, root, it, &local) != 0;
-    if ((st = agree(world, failed, &who, err)) != 0)
-        return agreement_error(st, who, rank, &local, "preparing the directory", it, err);
-    /* 2. every writer writes and fsyncs its files */
-    int64_t bytes = 0;
-    failed = write_rank_files(&tx, meta, lay, be, params, nparams, opt, &bytes, &local) != 0;
-    if ((st = agree(world, failed, &who, err)) != 0) {
-        if (rank == 0) ckpt_txn_abort(&tx);
-        return agreement_error(st, who, rank, &local, "writing the files", it, err);
-    }
-    /* 3. all files are durable: rank 0 commits */
-    failed = rank == 0 ? ckpt_txn_commit(&tx, keep_last, &local) != 0 : 0;
-    if ((st = agree(world, failed, &who, err)) != 0)
-        return agreement_error(st, who, rank, &local, "committing", it, err);
-    double total = (double)bytes;
-    if (world && world->size > 1 && comm_allreduce_f64(world, &total, 1, COMM_SUM, err) != 0) return -1;
-    stats->bytes = bytes;
-    stats->total_bytes = (int64_t)total;
-    stats->seconds = now_s() - t0;
-    snprintf(stats->dir, sizeof stats->dir, "%s", tx.final);
-    return 0;
-}
-
 /* ---------------------------------------------------------------- locating */
 
 int ckpt_locate(const char *path, char *iter_dir, size_t len, err_t *err) {
@@ -568,7 +25,7 @@ int ckpt_locate(const char *path, char *iter_dir, size_t len, err_t *err) {
     }
     if (!S_ISDIR(st.st_mode)) return err_set(err, "%s: not a checkpoint directory", path);
     char p[CKPT_PATH_MAX];
-    if (join(p, sizeof p, path, CKPT_LATEST, err) != 0) return -1;
+    if (ckpt_join(p, sizeof p, path, CKPT_LATEST, err) != 0) return -1;
     FILE *f = fopen(p, "r");
     if (f) {
         char text[64] = {0};
@@ -585,13 +42,13 @@ int ckpt_locate(const char *path, char *iter_dir, size_t len, err_t *err) {
         int64_t it = strtoll(text, NULL, 10);
         char name[64];
         ckpt_iter_name(it, name, sizeof name);
-        if (join(iter_dir, len, path, name, err) != 0) return -1;
+        if (ckpt_join(iter_dir, len, path, name, err) != 0) return -1;
         if (stat(iter_dir, &st) != 0 || !S_ISDIR(st.st_mode))
             return err_set(err, "%s names iteration %lld but %s does not exist", p, (long long)it, iter_dir);
         return 1;
     }
     char m[CKPT_PATH_MAX];
-    if (join(m, sizeof m, path, "mp_rank_00.h5", err) != 0) return -1;
+    if (ckpt_join(m, sizeof m, path, "mp_rank_00.h5", err) != 0) return -1;
     if (stat(m, &st) == 0) {
         if (strlen(path) >= len) return err_set(err, "%s: path too long", path);
         snprintf(iter_dir, len, "%s", path);
@@ -631,8 +88,8 @@ typedef H5O_info_t visit_info_t;
 
 static int kind_of(const char *path, ckpt_kind_t *kind, const char **rest) {
     for (int k = 0; k < CKPT_KINDS; k++) {
-        size_t gl = strlen(GROUPS[k]);
-        if (strncmp(path, GROUPS[k], gl) == 0 && path[gl] == '/') {
+        size_t gl = strlen(ckpt_kind_group(k));
+        if (strncmp(path, ckpt_kind_group(k), gl) == 0 && path[gl] == '/') {
             *kind = (ckpt_kind_t)k, *rest = path + gl + 1;
             return 1;
         }
@@ -800,13 +257,13 @@ static int build_entries(ckpt_reader_t *r, raw_piece_t *raw, size_t n, err_t *er
             if (p->ndim != e->ndim || memcmp(p->shape, e->shape, sizeof e->shape) != 0 || p->split_dim != e->split_dim ||
                 p->pad_multiple != e->pad_multiple)
                 return err_set(err, "%s: %s/%s: global shape or split differs from the same tensor in %s", fk,
-                               GROUPS[e->kind], e->name, r->files[raw[i].piece.file].path);
+                               ckpt_kind_group(e->kind), e->name, r->files[raw[i].piece.file].path);
             for (int q = 0; q < e->npieces; q++) {
                 if (boxes_overlap(&e->pieces[q].box, &p->piece.box)) {
                     char b1[96], b2[96];
                     box_text(&p->piece.box, b1, sizeof b1);
                     box_text(&e->pieces[q].box, b2, sizeof b2);
-                    return err_set(err, "%s: %s/%s: box %s overlaps box %s from %s", fk, GROUPS[e->kind], e->name, b1,
+                    return err_set(err, "%s: %s/%s: box %s overlaps box %s from %s", fk, ckpt_kind_group(e->kind), e->name, b1,
                                    b2, r->files[e->pieces[q].file].path);
                 }
             }
@@ -816,7 +273,7 @@ static int build_entries(ckpt_reader_t *r, raw_piece_t *raw, size_t n, err_t *er
         }
         if (covered != total)
             return err_set(err, "%s: %s/%s: the stored boxes cover %lld of its %lld elements (a shard is missing)",
-                           r->dir, GROUPS[e->kind], e->name, (long long)covered, (long long)total);
+                           r->dir, ckpt_kind_group(e->kind), e->name, (long long)covered, (long long)total);
         i = j;
     }
     /* the moments cover the same tensors as the model */
@@ -830,7 +287,7 @@ static int build_entries(ckpt_reader_t *r, raw_piece_t *raw, size_t n, err_t *er
         nopt[e->kind]++;
         const ckpt_entry_t *m = ckpt_find(r, CKPT_MODEL, e->name);
         if (!m || m->ndim != e->ndim || memcmp(m->shape, e->shape, sizeof m->shape) != 0)
-            return err_set(err, "%s: %s/%s has no model tensor of the same shape", r->dir, GROUPS[e->kind], e->name);
+            return err_set(err, "%s: %s/%s has no model tensor of the same shape", r->dir, ckpt_kind_group(e->kind), e->name);
     }
     if (nmodel == 0) return err_set(err, "%s: holds no model tensors", r->dir);
     if (r->with_optimizer && r->meta.has_optimizer &&
@@ -860,7 +317,7 @@ static int open_file(ckpt_reader_t *r, int i, const char *name, int tp_rank, int
     f->h = -1;
     f->tp_rank = tp_rank, f->dp_rank = dp_rank, f->optim = optim;
     snprintf(f->name, sizeof f->name, "%s", name);
-    if (join(f->path, sizeof f->path, r->dir, name, err) != 0) return -1;
+    if (ckpt_join(f->path, sizeof f->path, r->dir, name, err) != 0) return -1;
     f->h = h5io_open(f->path, err);
     if (f->h < 0) {
         if (i > 0 && strstr(err->msg, ": missing"))
@@ -910,7 +367,7 @@ int ckpt_open(ckpt_reader_t *r, const char *iter_dir, int with_optimizer, err_t 
     int64_t dir_it;
     const char *base = strrchr(r->dir, '/');
     base = base ? base + 1 : r->dir;
-    if (parse_iter_name(base, &dir_it) == 1 && dir_it != r->meta.iteration) {
+    if (ckpt_parse_iter_name(base, &dir_it) == 1 && dir_it != r->meta.iteration) {
         err_set(err, "%s: holds iteration %lld, the directory name says %lld", r->files[0].path,
                 (long long)r->meta.iteration, (long long)dir_it);
         goto fail;
@@ -993,7 +450,7 @@ const ckpt_entry_t *ckpt_find(const ckpt_reader_t *r, ckpt_kind_t kind, const ch
 }
 
 int ckpt_read(ckpt_reader_t *r, const ckpt_entry_t *e, const ckpt_box_t *box, float *dst, err_t *err) {
-    if (box->ndim != e->ndim) return err_set(err, "%s: %s/%s has %d dimensions, %d requested", r->dir, GROUPS[e->kind], e->name, e->ndim, box->ndim);
+    if (box->ndim != e->ndim) return err_set(err, "%s: %s/%s has %d dimensions, %d requested", r->dir, ckpt_kind_group(e->kind), e->name, e->ndim, box->ndim);
     int64_t vol = ckpt_box_volume(box), expect = 1;
     int beyond = 0;
     for (int d = 0; d < box->ndim; d++) {
@@ -1031,7 +488,7 @@ int ckpt_read(ckpt_reader_t *r, const ckpt_entry_t *e, const ckpt_box_t *box, fl
     }
     if (covered != expect)
         return err_set(err, "%s: %s/%s: the stored boxes cover %lld of the %lld elements requested", r->dir,
-                       GROUPS[e->kind], e->name, (long long)covered, (long long)expect);
+                       ckpt_kind_group(e->kind), e->name, (long long)covered, (long long)expect);
     return 0;
 }
 
@@ -1066,7 +523,7 @@ static void shape_text(int ndim, const int64_t *s, char *buf, size_t len) {
 static const ckpt_entry_t *find_checked(ckpt_reader_t *r, ckpt_kind_t kind, const ckpt_param_t *p, err_t *err) {
     const ckpt_entry_t *e = ckpt_find(r, kind, p->t->name);
     if (!e) {
-        err_set(err, "%s: %s/%s is missing from the checkpoint", r->dir, GROUPS[kind], p->t->name);
+        err_set(err, "%s: %s/%s is missing from the checkpoint", r->dir, ckpt_kind_group(kind), p->t->name);
         return NULL;
     }
     int64_t shape[TENSOR_MAX_DIMS];
@@ -1083,11 +540,11 @@ static const ckpt_entry_t *find_checked(ckpt_reader_t *r, ckpt_kind_t kind, cons
 
 int ckpt_load_params(ckpt_reader_t *r, backend_t *be, const ckpt_param_t *params, int n, err_t *err) {
     for (int k = 0; k < n; k++) {
-        if (check_param(&params[k], err) != 0) return -1;
+        if (ckpt_check_param(&params[k], err) != 0) return -1;
         const ckpt_entry_t *e = find_checked(r, CKPT_MODEL, &params[k], err);
         if (!e) return -1;
         ckpt_box_t box;
-        local_view(params[k].t, &box);
+        ckpt_local_view(params[k].t, &box);
         if (read_to(r, be, e, &box, params[k].t->data, err) != 0) return -1;
     }
     for (int i = 0; i < r->nentries; i++) {
@@ -1107,10 +564,10 @@ int ckpt_load_optim(ckpt_reader_t *r, backend_t *be, const ckpt_param_t *params,
         const ckpt_entry_t *v = m ? find_checked(r, CKPT_EXP_AVG_SQ, &params[k], err) : NULL;
         if (!v) return -1;
         int64_t a, b;
-        if (!moment_range(&params[k], opt->offset[k], opt->lo, opt->hi, &a, &b)) continue;
+        if (!ckpt_moment_range(&params[k], opt->offset[k], opt->lo, opt->hi, &a, &b)) continue;
         ckpt_box_t boxes[2 * TENSOR_MAX_DIMS];
         int64_t starts[2 * TENSOR_MAX_DIMS];
-        int nb = global_boxes(params[k].t, a, b, boxes, starts);
+        int nb = ckpt_global_boxes(params[k].t, a, b, boxes, starts);
         for (int i = 0; i < nb; i++) {
             size_t at = opt->offset[k] + (size_t)starts[i] - opt->lo;
             if (read_to(r, be, m, &boxes[i], opt->exp_avg + at, err) != 0 ||
