@@ -166,6 +166,14 @@ static int index_dataset(visit_t *v, hid_t file, const char *path, raw_piece_t *
                 (long long)tp, (long long)dp, rf->tp_rank, rf->dp_rank);
         goto out;
     }
+    /* the chunks the dataset says it stores lie within the file */
+    int64_t stored = (int64_t)H5Dget_storage_size(ds), elems = 1;
+    for (int d = 0; d < nd; d++) elems *= cnt[d];
+    if (stored > rf->size || elems > ((int64_t)1 << 48)) {
+        err_set(err, "%s: claims %lld stored bytes for %lld elements in a file of %lld bytes (truncated or corrupted)",
+                where, (long long)stored, (long long)elems, (long long)rf->size);
+        goto out;
+    }
     memset(rp, 0, sizeof *rp); /* unused dimensions compare as zero */
     rp->kind = kind;
     memcpy(rp->name, tensor, tl);

@@ -195,11 +195,17 @@ static int attr_put(hid_t obj, const char *name, hid_t ftype, hid_t mtype, int n
     return rc;
 }
 
+/* A fixed-length string: its bytes lie inside the attribute message, which the
+ * object header's checksum covers. (A variable-length string lives in the global
+ * heap, which has no checksum: one flipped byte there crashed or hung libhdf5's
+ * H5Aread. Files written before this change hold such strings; they still load.) */
 int h5io_attr_put_str(hid_t obj, const char *name, const char *value, const char *where, err_t *err) {
     hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
+    if (t < 0) return h5fail(err, where, "cannot make a string type");
+    H5Tset_size(t, strlen(value) + 1);
+    H5Tset_strpad(t, H5T_STR_NULLTERM);
     H5Tset_cset(t, H5T_CSET_UTF8);
-    int rc = attr_put(obj, name, t, t, -1, &value, where, err);
+    int rc = attr_put(obj, name, t, t, -1, value, where, err);
     H5Tclose(t);
     return rc;
 }
