@@ -192,3 +192,30 @@ const model_ckpt_ops_t *model_ckpt_ops(const ckpt_meta_t *meta, err_t *err) {
     err_set(err, "the checkpoint's model is '%s'; megac knows gpt and bert", meta->model_type);
     return NULL;
 }
+
+int model_ckpt_check_reader(const ckpt_reader_t *r, err_t *err) {
+    const ckpt_meta_t *meta = &r->meta;
+    const model_ckpt_ops_t *ops = model_ckpt_ops(meta, err);
+    if (!ops || ops->validate(meta, meta->tp_size, err) != 0) return err_prefix(err, "%s: metadata", r->dir);
+    int64_t want;
+    if (ops == &model_ckpt_gpt) {
+        gpt_config_t c;
+        if (gpt_ckpt_get_config(meta, &c, err) != 0) return err_prefix(err, "%s: metadata", r->dir);
+        want = gpt_param_count(&c, 1) - (int64_t)(gpt_padded_vocab(&c, 1) - c.vocab_size) * c.hidden_size;
+    } else {
+        bert_config_t c;
+        if (bert_ckpt_get_config(meta, &c, err) != 0) return err_prefix(err, "%s: metadata", r->dir);
+        want = bert_param_count(&c, 1) - (int64_t)(bert_padded_vocab(&c, 1) - c.vocab_size) * (c.hidden_size + 1);
+    }
+    int64_t have = 0;
+    for (int i = 0; i < r->nentries; i++) {
+        if (r->entries[i].kind != CKPT_MODEL) continue;
+        int64_t n = 1;
+        for (int d = 0; d < r->entries[i].ndim; d++) n *= r->entries[i].shape[d];
+        have += n;
+    }
+    if (have != want)
+        return err_set(err, "%s: the metadata describes a %s model of %lld parameters, the files store %lld", r->dir,
+                       ops->type, (long long)want, (long long)have);
+    return 0;
+}

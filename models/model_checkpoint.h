@@ -55,4 +55,11 @@ extern const model_ckpt_ops_t model_ckpt_gpt, model_ckpt_bert;
 /* The functions for meta's model type; NULL with a message when megac knows no such model. */
 const model_ckpt_ops_t *model_ckpt_ops(const ckpt_meta_t *meta, err_t *err);
 
+/* What a loader checks of an open checkpoint before it builds the model: a
+ * model type megac knows, a configuration that validates (model_sizes.h) at
+ * the stored TP size, and stored model tensors holding exactly the parameters
+ * that configuration has (vocabulary padding excluded). `ckpt verify` and
+ * `ckpt reshard` run it, so they refuse what train/generate would. */
+int model_ckpt_check_reader(const ckpt_reader_t *r, err_t *err);
+
 #endif

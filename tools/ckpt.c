@@ -5,7 +5,7 @@
  *   reshard DIR OUT --tensor-model-parallel-size T
  *                                        rewrite for another TP size, streaming
  *   export-hf DIR OUT                    Hugging Face GPT-2 or BERT: OUT/model.safetensors + config.json
- *   import-hf IN DIR [--num-attention-heads H] [--seed S] [--force]
+ *   import-hf IN DIR [--num-attention-heads H] [--seed S] [--force] [--allow-nonfinite]
  *                                        a GPT-2 or BERT model.safetensors (+ config.json)
  *   bench [--dir D] [--preset P] [--repeats R]
  *                                        save throughput against a plain sequential
@@ -40,7 +40,7 @@ static void usage(FILE *f) {
             "  reshard DIR OUT --tensor-model-parallel-size T\n"
             "                                       rewrite for TP size T (streaming, one tensor at a time)\n"
             "  export-hf DIR OUT                    write OUT/model.safetensors and OUT/config.json (GPT-2 or BERT)\n"
-            "  import-hf IN DIR [--num-attention-heads H] [--seed S] [--force]\n"
+            "  import-hf IN DIR [--num-attention-heads H] [--seed S] [--force] [--allow-nonfinite]\n"
             "                                       a GPT-2 or BERT model.safetensors (file or directory) into a checkpoint\n"
             "  bench [--dir D] [--preset P] [--repeats R]\n"
             "                                       save throughput against a plain write of the same bytes\n\n"
@@ -219,7 +219,8 @@ static int cmd_verify(int argc, char **argv, err_t *err) {
     if (open_checkpoint(pos[0], 1, &r, pointer, sizeof pointer, err) != 0) return -1;
     int64_t bytes;
     int datasets;
-    int rc = ckpt_verify(&r, &bytes, &datasets, err);
+    int rc = model_ckpt_check_reader(&r, err);
+    if (rc == 0) rc = ckpt_verify(&r, &bytes, &datasets, err);
     if (rc == 0)
         printf("ok: %s%s%s: iteration %lld, %d files, %d datasets, %.2f MB read; every chunk's Fletcher32, every "
                "file's metadata CRC32C and every tensor's completeness verified\n",
@@ -274,7 +275,7 @@ static int cmd_reshard(int argc, char **argv, err_t *err) {
         err_prefix(err, "%s", r.dir);
         goto out;
     }
-    if (ops->validate(&meta, tp, err) != 0) goto out;
+    if (model_ckpt_check_reader(&r, err) != 0 || ops->validate(&meta, tp, err) != 0) goto out;
     /* one buffer of the largest tensor: memory is bounded by it */
     int64_t most = 0;
     for (int i = 0; i < r.nentries; i++) {
@@ -366,17 +367,18 @@ static int file_exists(const char *dir, const char *name) {
 
 static int cmd_import_hf(int argc, char **argv, err_t *err) {
     const char *pos[2];
-    int heads = 0, help = 0, force = 0;
+    int heads = 0, help = 0, force = 0, nonfinite = 0;
     long long seed = 1234;
     arg_spec_t spec[] = {
         {"num-attention-heads", ARG_INT, &heads, "GPT-2: heads, when no config.json lies next to the file", 0},
         {"seed", ARG_I64, &seed, "BERT: megac's initialization of the heads the file lacks (1234)", 0},
         {"force", ARG_FLAG, &force, "import into a directory that is not empty (latest then points to iteration 0)", 0},
+        {"allow-nonfinite", ARG_FLAG, &nonfinite, "import NaN or Inf weights (refused by default)", 0},
     };
     int n = split_args(argc, argv, 2, pos, "megac ckpt import-hf", err);
-    if (n < 0 || args_parse(spec, 3, argc - n, argv + n, "megac ckpt import-hf", &help, err) != 0) return -1;
+    if (n < 0 || args_parse(spec, 4, argc - n, argv + n, "megac ckpt import-hf", &help, err) != 0) return -1;
     if (help) {
-        args_print_help(stdout, "megac ckpt import-hf IN DIR [--num-attention-heads H] [--seed S] [--force]", spec, 3);
+        args_print_help(stdout, "megac ckpt import-hf IN DIR [--num-attention-heads H] [--seed S] [--force] [--allow-nonfinite]", spec, 4);
         return 0;
     }
     if (!force && dir_entries(pos[1]) > 0)
@@ -388,13 +390,13 @@ static int cmd_import_hf(int argc, char **argv, err_t *err) {
     if (hf_bert_detect(pos[0])) {
         if (heads > 0) return err_set(err, "--num-attention-heads: a BERT import takes its head count from config.json");
         char summary[1024];
-        if (hf_bert_import(pos[0], pos[1], (uint64_t)seed, MEGAC_VERSION, summary, sizeof summary, err) != 0) return -1;
+        if (hf_bert_import(pos[0], pos[1], (uint64_t)seed, nonfinite, MEGAC_VERSION, summary, sizeof summary, err) != 0) return -1;
         printf("%s (TP 1, no optimizer state; train from it with megac train bert --load %s --finetune)\n", summary,
                pos[1]);
         return 0;
     }
-    if (args_seen(spec, 3, "seed")) return err_set(err, "--seed: a GPT-2 import initializes nothing");
-    if (hf_gpt2_import(pos[0], pos[1], heads, MEGAC_VERSION, err) != 0) return -1;
+    if (args_seen(spec, 4, "seed")) return err_set(err, "--seed: a GPT-2 import initializes nothing");
+    if (hf_gpt2_import(pos[0], pos[1], heads, nonfinite, MEGAC_VERSION, err) != 0) return -1;
     printf("imported %s into %s/iter_0000000 (TP 1, no optimizer state; train from it with --load %s --finetune)\n",
            pos[0], pos[1], pos[1]);
     return 0;
