@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 
 int ckpt_writer_open(ckpt_writer_t *w, const char *dir, const char *name, const ckpt_meta_t *meta,
@@ -228,7 +229,19 @@ int ckpt_writer_close(ckpt_writer_t *w, err_t *err) {
 }
 
 void ckpt_writer_discard(ckpt_writer_t *w) {
-    if (w->h >= 0) H5Fclose(w->h);
+    if (w->h >= 0) {
+        /* the file is abandoned: drop its data first, so that the metadata flush
+         * of the close finds room even when the disk is what filled up */
+        void *handle = NULL;
+        if (H5Fget_vfd_handle(w->h, H5P_DEFAULT, &handle) >= 0 && handle && ftruncate(*(int *)handle, 0) != 0) {
+            /* the close below reports nothing either way: the file is removed with its directory */
+        }
+        /* close whatever the failed write left open in the file, then the file */
+        hid_t ids[64];
+        ssize_t n = H5Fget_obj_ids(w->h, H5F_OBJ_DATASET | H5F_OBJ_GROUP | H5F_OBJ_ATTR | H5F_OBJ_DATATYPE, 64, ids);
+        for (ssize_t i = 0; i < n; i++) H5Oclose(ids[i]) < 0 ? (void)H5Aclose(ids[i]) : (void)0;
+        H5Fclose(w->h);
+    }
     w->h = -1;
     h5io_stage_free(&w->stage);
 }

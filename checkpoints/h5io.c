@@ -11,6 +11,11 @@
 void h5io_init(void) {
     static int done = 0;
     if (done) return;
+    /* No library shutdown at exit: every file megac writes is closed explicitly,
+     * and a file whose close failed (a full disk) made libhdf5's atexit close
+     * callback crash (SIGSEGV in H5F__close_cb) after the error was reported.
+     * Effective only before the library's first use, which this call is. */
+    H5dont_atexit();
     H5open();
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     done = 1;
@@ -37,6 +42,8 @@ void h5io_error_text(char *buf, size_t len) {
     walk_buf_t w = {buf, len, 0};
     /* upward: the innermost (most specific) error first */
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, &w);
+    for (char *p = buf; *p; p++) /* one line: HDF5's I/O messages carry newlines */
+        if ((unsigned char)*p < 0x20) *p = ' ';
 }
 
 /* "where: what (HDF5: innermost message)"; corrupted data gets a plain name */
