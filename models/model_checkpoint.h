@@ -48,6 +48,10 @@ typedef struct model_ckpt_ops {
     int (*describe)(const ckpt_meta_t *meta, char *buf, size_t len, err_t *err);
     /* the stored configuration is valid and splits over tp ranks */
     int (*validate)(const ckpt_meta_t *meta, int tp, err_t *err);
+    /* cfg takes the stored model's position table (a run that did not set
+     * --max-position-embeddings continues the checkpoint's, e.g. an imported
+     * GPT-2's 1024, whatever its --seq-length) */
+    int (*adopt_positions)(const ckpt_meta_t *meta, void *cfg, err_t *err);
 } model_ckpt_ops_t;
 
 extern const model_ckpt_ops_t model_ckpt_gpt, model_ckpt_bert;

@@ -32,7 +32,7 @@ int train_ckpt_check(const train_ckpt_opts_t *o, err_t *err) {
     return 0;
 }
 
-int train_ckpt_open(train_ckpt_t *c, const train_ckpt_opts_t *o, const model_ckpt_ops_t *ops, const void *cfg,
+int train_ckpt_open(train_ckpt_t *c, const train_ckpt_opts_t *o, const model_ckpt_ops_t *ops, void *cfg,
                     long long *seed, err_t *err) {
     memset(c, 0, sizeof *c);
     c->o = *o, c->ops = ops, c->cfg = cfg;
@@ -52,6 +52,7 @@ int train_ckpt_open(train_ckpt_t *c, const train_ckpt_opts_t *o, const model_ckp
     if (ckpt_open(&c->rd, iter_dir, !o->finetune && !o->no_load_optim, err) != 0) return err_prefix(err, "--load");
     c->loading = 1;
     c->lineage_base = o->save && ckpt_same_root(iter_dir, o->save) ? c->rd.meta.iteration : -1;
+    if (!o->positions_given && ops->adopt_positions(&c->rd.meta, cfg, err) != 0) return err_prefix(err, "--load %s", iter_dir);
     if (ops->check_config(&c->rd.meta, cfg, err) != 0) return err_prefix(err, "--load %s", iter_dir);
     if (!o->finetune) {
         c->start_iter = c->rd.meta.iteration;

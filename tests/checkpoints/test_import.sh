@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # test_import.sh MEGAC WCOMPARE CKPT_EDIT — import-hf and its inputs (issue 17
-# items 3, 9, 10):
+# items 3, 9, 10, 20):
 #  3. import-hf into a directory that holds a training checkpoint is refused
 #     (latest would silently point to iteration 0) unless --force;
 #  9. config.json numbers are validated (n_head 1e300, -4, 2.5; n_layer 1e20;
 #     layer_norm_epsilon 1e300) and a NaN or Inf weight is refused, naming the
 #     tensor, unless --allow-nonfinite;
 # 10. a FIFO as model.safetensors or config.json, or as a checkpoint file, is
-#     refused at once instead of blocking forever in open().
+#     refused at once instead of blocking forever in open();
+# 20. train --load of an imported checkpoint takes its --max-position-embeddings.
 . "$(dirname "$0")/common.sh"
-run 1 good --train-iters 2 --save "$W/good" --save-interval 2 || finish test_import
+run 1 good --train-iters 2 --save "$W/good" --save-interval 2 --max-position-embeddings 24 || finish test_import
 "$MEGAC" ckpt export-hf "$W/good" "$W/hf" > /dev/null || { fail "export-hf failed"; finish test_import; }
 
 # 3
@@ -20,6 +21,13 @@ expect_error "import-hf into a training checkpoint" "good: not empty (it holds a
 "$MEGAC" ckpt import-hf "$W/hf" "$W/good" --force > /dev/null && [ "$(cat "$W/good/latest_checkpointed_iteration.txt")" = 0 ] &&
   echo "ok: --force imports into it (latest now 0)" || fail "import-hf --force failed"
 "$MEGAC" ckpt import-hf "$W/hf" "$W/fresh" > /dev/null || fail "import-hf into a new directory failed"
+
+# 20: train --load of an imported checkpoint takes its position table (24 here) without the flag
+"$MEGAC" train gpt "${MODEL[@]}" --train-iters 2 --eval-iters 0 --load "$W/fresh" --finetune > "$W/ft.log" 2>&1 &&
+  echo "ok: train --load of the import without --max-position-embeddings" ||
+  fail "train --load of the import without --max-position-embeddings: $(tail -1 "$W/ft.log")"
+expect_error "an explicit --max-position-embeddings still has to match" "has --max-position-embeddings 24, this run 32" -- \
+  "$MEGAC" train gpt "${MODEL[@]}" --train-iters 2 --eval-iters 0 --load "$W/fresh" --finetune --max-position-embeddings 32
 
 # 9
 cfg() { # DIR KEY VALUE: a copy of the HF files with config.json's KEY set to VALUE (raw JSON text)
