@@ -47,6 +47,7 @@
 #include "h5io.h"
 
 #define CKPT_LATEST "latest_checkpointed_iteration.txt"
+#define CKPT_LOCK ".megac_save.lock" /* see ckpt_savedir_t */
 #define CKPT_PATH_MAX 4096
 
 typedef enum ckpt_kind {
@@ -98,10 +99,46 @@ typedef struct ckpt_save_stats {
     char dir[CKPT_PATH_MAX];     /* the committed iteration directory */
 } ckpt_save_stats_t;
 
-/* Collective over lay->world: saves iteration meta->iteration under root (meta's
- * parallel fields are filled from lay). opt NULL: no optimizer state. keep_last
- * > 0 prunes all but the newest keep_last iteration directories after the commit.
- * Every rank returns the same status. */
+/* A job's hold on its save directory. One job writes to a save directory at a
+ * time: world rank 0, which makes every change to the directory itself (the
+ * temporary, the rename, the pointer, pruning; the other ranks write only files
+ * inside the temporary it made), holds an exclusive flock on root/.megac_save.lock
+ * from open to close, and a second job is refused with the holder's pid and host
+ * (read from the lock file). On a filesystem without flock it goes on unlocked.
+ *
+ * Pruning (keep_last > 0) deletes only iterations of the run's lineage, keeping
+ * its newest keep_last: those this job committed and those at or below `base`
+ * (the iteration the run continues from when that checkpoint lies in root; -1:
+ * none). Others (newer iterations of a run this one rolled back from) are never
+ * deleted. A deleted iteration is first renamed to a hidden .iter_N.trash, so a
+ * kill while deleting leaves no half-deleted iter_N; trash is removed on the next
+ * open or prune. A leftover iter_N.tmp is removed only when it holds nothing but
+ * megac's own mp_rank_*.h5 files; otherwise the save is refused, naming it. */
+typedef struct ckpt_savedir {
+    char root[CKPT_PATH_MAX];
+    comm_t *world;
+    int lock_fd;                 /* rank 0: the held lock (-1: none) */
+    int keep_last;
+    int64_t base;
+    int64_t *mine;               /* iterations this job committed */
+    size_t nmine, cap;
+} ckpt_savedir_t;
+
+/* Collective: creates root (rank 0) and takes its lock; every rank returns the
+ * same status and message. */
+int ckpt_savedir_open(ckpt_savedir_t *sd, const char *root, comm_t *world, int64_t base, int keep_last, err_t *err);
+/* Collective over lay->world: saves iteration meta->iteration (meta's parallel
+ * fields are filled from lay). opt NULL: no optimizer state. Prunes after the
+ * commit as above. Every rank returns the same status. */
+int ckpt_savedir_save(ckpt_savedir_t *sd, ckpt_meta_t *meta, const ckpt_layout_t *lay, backend_t *be,
+                      const ckpt_param_t *params, int nparams, const ckpt_optim_state_t *opt, ckpt_save_stats_t *stats,
+                      err_t *err);
+void ckpt_savedir_close(ckpt_savedir_t *sd);
+/* Whether iteration directory iter_dir lies directly in root (same directory
+ * after resolving links): the run continues a lineage of root. */
+int ckpt_same_root(const char *iter_dir, const char *root);
+
+/* One save (open, save, close): the lineage is every iteration in root. */
 int ckpt_save(const char *root, ckpt_meta_t *meta, const ckpt_layout_t *lay, backend_t *be,
               const ckpt_param_t *params, int nparams, const ckpt_optim_state_t *opt, int keep_last,
               ckpt_save_stats_t *stats, err_t *err);
@@ -112,13 +149,18 @@ int ckpt_save(const char *root, ckpt_meta_t *meta, const ckpt_layout_t *lay, bac
 typedef struct ckpt_txn {
     char root[CKPT_PATH_MAX], tmp[CKPT_PATH_MAX + 8], final[CKPT_PATH_MAX];
     int64_t iteration;
+    int lock_fd;                 /* the directory's lock, held from begin to commit/abort */
+    int64_t base;                /* the lineage pruning deletes from (see ckpt_savedir_t) */
+    const int64_t *mine;
+    size_t nmine;
 } ckpt_txn_t;
 
-/* Creates root (and parents) and a fresh root/iter_N.tmp. */
+/* Creates root (and parents), takes its lock (see ckpt_savedir_t) and a fresh
+ * root/iter_N.tmp. */
 int ckpt_txn_begin(ckpt_txn_t *tx, const char *root, int64_t iteration, err_t *err);
-/* fsync, rename into place, move the pointer, prune; see the file comment. */
+/* fsync, rename into place, move the pointer, prune; see the file comment. Releases the lock. */
 int ckpt_txn_commit(ckpt_txn_t *tx, int keep_last, err_t *err);
-/* Removes the temporary directory. */
+/* Removes the temporary directory; releases the lock. */
 void ckpt_txn_abort(ckpt_txn_t *tx);
 /* Removes a directory tree (no error when it does not exist). */
 int ckpt_remove(const char *path, err_t *err);

@@ -11,6 +11,11 @@
 void h5io_init(void) {
     static int done = 0;
     if (done) return;
+    /* No library shutdown at exit: every file megac writes is closed explicitly,
+     * and a file whose close failed (a full disk) made libhdf5's atexit close
+     * callback crash (SIGSEGV in H5F__close_cb) after the error was reported.
+     * Effective only before the library's first use, which this call is. */
+    H5dont_atexit();
     H5open();
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     done = 1;
@@ -37,6 +42,8 @@ void h5io_error_text(char *buf, size_t len) {
     walk_buf_t w = {buf, len, 0};
     /* upward: the innermost (most specific) error first */
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, &w);
+    for (char *p = buf; *p; p++) /* one line: HDF5's I/O messages carry newlines */
+        if ((unsigned char)*p < 0x20) *p = ' ';
 }
 
 /* "where: what (HDF5: innermost message)"; corrupted data gets a plain name */
@@ -195,11 +202,17 @@ static int attr_put(hid_t obj, const char *name, hid_t ftype, hid_t mtype, int n
     return rc;
 }
 
+/* A fixed-length string: its bytes lie inside the attribute message, which the
+ * object header's checksum covers. (A variable-length string lives in the global
+ * heap, which has no checksum: one flipped byte there crashed or hung libhdf5's
+ * H5Aread. Files written before this change hold such strings; they still load.) */
 int h5io_attr_put_str(hid_t obj, const char *name, const char *value, const char *where, err_t *err) {
     hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
+    if (t < 0) return h5fail(err, where, "cannot make a string type");
+    H5Tset_size(t, strlen(value) + 1);
+    H5Tset_strpad(t, H5T_STR_NULLTERM);
     H5Tset_cset(t, H5T_CSET_UTF8);
-    int rc = attr_put(obj, name, t, t, -1, &value, where, err);
+    int rc = attr_put(obj, name, t, t, -1, value, where, err);
     H5Tclose(t);
     return rc;
 }

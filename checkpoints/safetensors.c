@@ -150,7 +150,8 @@ int st_open(st_file_t *f, const char *path, err_t *err) {
     f->fd = -1;
     if (strlen(path) >= sizeof f->path) return err_set(err, "%s: path too long", path);
     strcpy(f->path, path);
-    f->fd = open(path, O_RDONLY);
+    /* non-blocking, so a FIFO does not block the open; refused below */
+    f->fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (f->fd < 0) return err_set(err, "%s: %s", path, strerror(errno));
     struct stat st;
     if (fstat(f->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -219,6 +220,11 @@ int st_read_f32(st_file_t *f, const st_tensor_t *t, float *dst, err_t *err) {
             dst[i] = f16 ? f16_to_f32(x) : bf16_to_f32(x);
         }
     }
+    if (!f->allow_nonfinite)
+        for (uint64_t i = 0; i < n; i++)
+            if (!isfinite(dst[i]))
+                return err_set(err, "%s: tensor %s holds %s at element %llu (refused; --allow-nonfinite imports it)",
+                               f->path, t->name, isnan(dst[i]) ? "NaN" : "Inf", (unsigned long long)i);
     return 0;
 }
 

@@ -40,6 +40,7 @@ typedef struct st_file {
     uint64_t file_size, data_start;
     int ntensors;
     st_tensor_t *tensors; /* sorted by name */
+    int allow_nonfinite;  /* 0 (st_open's default): st_read_f32 refuses NaN and Inf */
 } st_file_t;
 
 int st_open(st_file_t *f, const char *path, err_t *err);

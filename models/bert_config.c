@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "bert.h"
+#include "model_sizes.h"
 #include "../framework/config_text.h"
 
 void bert_config_defaults(bert_config_t *c) {
@@ -51,6 +52,10 @@ int bert_config_validate(const bert_config_t *c, int tp, err_t *err) {
                        c->max_position_embeddings, c->seq_length);
     if (c->vocab_size <= 0 || c->type_vocab_size <= 0 || c->make_vocab_size_divisible_by <= 0)
         return err_set(err, "vocabulary sizes must be positive");
+    if (c->ffn_hidden_size < 0) return err_set(err, "--ffn-hidden-size must be positive (got %d)", c->ffn_hidden_size);
+    model_sizes_t sz = {c->num_layers, c->hidden_size, c->num_attention_heads, c->ffn_hidden_size, c->seq_length,
+                        c->max_position_embeddings, c->vocab_size, c->make_vocab_size_divisible_by, c->type_vocab_size};
+    if (model_sizes_validate(&sz, tp > 0 ? tp : 1, err) != 0) return -1;
     if (c->max_predictions_per_seq <= 0 || c->max_predictions_per_seq > c->seq_length)
         return err_set(err, "--max-predictions-per-seq must be in 1..%d (got %d)", c->seq_length,
                        c->max_predictions_per_seq);

@@ -7,6 +7,7 @@
 
 #include "../framework/config_text.h"
 #include "gpt.h"
+#include "model_sizes.h"
 
 void gpt_config_defaults(gpt_config_t *c) {
     memset(c, 0, sizeof *c);
@@ -75,6 +76,9 @@ int gpt_config_validate(const gpt_config_t *c, int tp_size, err_t *err) {
     if (c->make_vocab_size_divisible_by <= 0)
         return err_set(err, "--make-vocab-size-divisible-by must be positive (got %d)",
                        c->make_vocab_size_divisible_by);
+    model_sizes_t sz = {c->num_layers, c->hidden_size, c->num_attention_heads, c->ffn_hidden_size, c->seq_length,
+                        c->max_position_embeddings, c->vocab_size, c->make_vocab_size_divisible_by, 0};
+    if (model_sizes_validate(&sz, tp_size > 0 ? tp_size : 1, err) != 0) return -1;
     if (!(c->hidden_dropout >= 0.0f && c->hidden_dropout < 1.0f))
         return err_set(err, "--hidden-dropout must be in [0, 1) (got %g)", c->hidden_dropout);
     if (!(c->attention_dropout >= 0.0f && c->attention_dropout < 1.0f))

@@ -8,7 +8,7 @@
 
 #include "framework/backend.h"
 #include "models/bert.h"
-#include "tools/hf_bert.h"
+#include "convert/hf_bert.h"
 
 int main(int argc, char **argv) {
     if (argc != 4) {

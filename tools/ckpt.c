@@ -5,7 +5,7 @@
  *   reshard DIR OUT --tensor-model-parallel-size T
  *                                        rewrite for another TP size, streaming
  *   export-hf DIR OUT                    Hugging Face GPT-2 or BERT: OUT/model.safetensors + config.json
- *   import-hf IN DIR [--num-attention-heads H] [--seed S]
+ *   import-hf IN DIR [--num-attention-heads H] [--seed S] [--force] [--allow-nonfinite]
  *                                        a GPT-2 or BERT model.safetensors (+ config.json)
  *   bench [--dir D] [--preset P] [--repeats R]
  *                                        save throughput against a plain sequential
@@ -14,6 +14,7 @@
  * DIR is a checkpoint root (its latest_checkpointed_iteration.txt) or an
  * iteration directory. Errors are one line naming the file and the problem. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -24,9 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "model_checkpoint.h"
-#include "hf_bert.h"
-#include "hf_gpt2.h"
+#include "../models/model_checkpoint.h"
+#include "../convert/hf_bert.h"
+#include "../convert/hf_gpt2.h"
 #include "../framework/args.h"
 #include "commands.h"
 
@@ -39,7 +40,7 @@ static void usage(FILE *f) {
             "  reshard DIR OUT --tensor-model-parallel-size T\n"
             "                                       rewrite for TP size T (streaming, one tensor at a time)\n"
             "  export-hf DIR OUT                    write OUT/model.safetensors and OUT/config.json (GPT-2 or BERT)\n"
-            "  import-hf IN DIR [--num-attention-heads H] [--seed S]\n"
+            "  import-hf IN DIR [--num-attention-heads H] [--seed S] [--force] [--allow-nonfinite]\n"
             "                                       a GPT-2 or BERT model.safetensors (file or directory) into a checkpoint\n"
             "  bench [--dir D] [--preset P] [--repeats R]\n"
             "                                       save throughput against a plain write of the same bytes\n\n"
@@ -218,7 +219,8 @@ static int cmd_verify(int argc, char **argv, err_t *err) {
     if (open_checkpoint(pos[0], 1, &r, pointer, sizeof pointer, err) != 0) return -1;
     int64_t bytes;
     int datasets;
-    int rc = ckpt_verify(&r, &bytes, &datasets, err);
+    int rc = model_ckpt_check_reader(&r, err);
+    if (rc == 0) rc = ckpt_verify(&r, &bytes, &datasets, err);
     if (rc == 0)
         printf("ok: %s%s%s: iteration %lld, %d files, %d datasets, %.2f MB read; every chunk's Fletcher32, every "
                "file's metadata CRC32C and every tensor's completeness verified\n",
@@ -273,7 +275,7 @@ static int cmd_reshard(int argc, char **argv, err_t *err) {
         err_prefix(err, "%s", r.dir);
         goto out;
     }
-    if (ops->validate(&meta, tp, err) != 0) goto out;
+    if (model_ckpt_check_reader(&r, err) != 0 || ops->validate(&meta, tp, err) != 0) goto out;
     /* one buffer of the largest tensor: memory is bounded by it */
     int64_t most = 0;
     for (int i = 0; i < r.nentries; i++) {
@@ -345,32 +347,56 @@ static int cmd_export_hf(int argc, char **argv, err_t *err) {
     return 0;
 }
 
+/* entries of a directory besides ., .. and the save lock (0 when it does not exist) */
+static int dir_entries(const char *path) {
+    DIR *d = opendir(path);
+    if (!d) return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 && strcmp(e->d_name, CKPT_LOCK) != 0;
+    closedir(d);
+    return n;
+}
+
+static int file_exists(const char *dir, const char *name) {
+    char p[CKPT_PATH_MAX + 64];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return access(p, F_OK) == 0;
+}
+
 static int cmd_import_hf(int argc, char **argv, err_t *err) {
     const char *pos[2];
-    int heads = 0, help = 0;
+    int heads = 0, help = 0, force = 0, nonfinite = 0;
     long long seed = 1234;
     arg_spec_t spec[] = {
         {"num-attention-heads", ARG_INT, &heads, "GPT-2: heads, when no config.json lies next to the file", 0},
         {"seed", ARG_I64, &seed, "BERT: megac's initialization of the heads the file lacks (1234)", 0},
+        {"force", ARG_FLAG, &force, "import into a directory that is not empty (latest then points to iteration 0)", 0},
+        {"allow-nonfinite", ARG_FLAG, &nonfinite, "import NaN or Inf weights (refused by default)", 0},
     };
     int n = split_args(argc, argv, 2, pos, "megac ckpt import-hf", err);
-    if (n < 0 || args_parse(spec, 2, argc - n, argv + n, "megac ckpt import-hf", &help, err) != 0) return -1;
+    if (n < 0 || args_parse(spec, 4, argc - n, argv + n, "megac ckpt import-hf", &help, err) != 0) return -1;
     if (help) {
-        args_print_help(stdout, "megac ckpt import-hf IN DIR [--num-attention-heads H] [--seed S]", spec, 2);
+        args_print_help(stdout, "megac ckpt import-hf IN DIR [--num-attention-heads H] [--seed S] [--force] [--allow-nonfinite]", spec, 4);
         return 0;
     }
+    if (!force && dir_entries(pos[1]) > 0)
+        return err_set(err, "%s: not empty%s; import-hf writes iteration 0 there and points %s at it: give an empty "
+                       "directory, or --force", pos[1], file_exists(pos[1], CKPT_LATEST) ? " (it holds a checkpoint)" : "",
+                       CKPT_LATEST);
     if (heads < 0) return err_set(err, "--num-attention-heads must be positive (got %d)", heads);
     if (seed < 0) return err_set(err, "--seed must not be negative (got %lld)", seed);
     if (hf_bert_detect(pos[0])) {
         if (heads > 0) return err_set(err, "--num-attention-heads: a BERT import takes its head count from config.json");
         char summary[1024];
-        if (hf_bert_import(pos[0], pos[1], (uint64_t)seed, MEGAC_VERSION, summary, sizeof summary, err) != 0) return -1;
+        if (hf_bert_import(pos[0], pos[1], (uint64_t)seed, nonfinite, MEGAC_VERSION, summary, sizeof summary, err) != 0) return -1;
         printf("%s (TP 1, no optimizer state; train from it with megac train bert --load %s --finetune)\n", summary,
                pos[1]);
         return 0;
     }
-    if (args_seen(spec, 2, "seed")) return err_set(err, "--seed: a GPT-2 import initializes nothing");
-    if (hf_gpt2_import(pos[0], pos[1], heads, MEGAC_VERSION, err) != 0) return -1;
+    if (args_seen(spec, 4, "seed")) return err_set(err, "--seed: a GPT-2 import initializes nothing");
+    if (hf_gpt2_import(pos[0], pos[1], heads, nonfinite, MEGAC_VERSION, err) != 0) return -1;
     printf("imported %s into %s/iter_0000000 (TP 1, no optimizer state; train from it with --load %s --finetune)\n",
            pos[0], pos[1], pos[1]);
     return 0;

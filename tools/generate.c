@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model_checkpoint.h"
+#include "../models/model_checkpoint.h"
 #include "../framework/backend.h"
 #include "../data/tokenizer.h"
 #include "../framework/rng.h"

@@ -78,6 +78,7 @@ int cmd_train_bert(int argc, char **argv) {
         }
         if (!args_seen(spec, nspec, "max-position-embeddings") && cfg.max_position_embeddings < cfg.seq_length)
             cfg.max_position_embeddings = cfg.seq_length;
+        ck.positions_given = args_seen(spec, nspec, "max-position-embeddings");
     }
     if (!failed && !(mask_prob > 0.0f && mask_prob < 1.0f))
         failed = err_set(&err, "--mask-prob must be in (0, 1) (got %g)", mask_prob) != 0;

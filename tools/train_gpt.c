@@ -86,6 +86,7 @@ int cmd_train_gpt(int argc, char **argv) {
         if (!failed) args_copy_seen(spec, nspec, &over, sizeof over, &cfg);
         if (!args_seen(spec, nspec, "max-position-embeddings") && cfg.max_position_embeddings < cfg.seq_length)
             cfg.max_position_embeddings = cfg.seq_length;
+        o.ck.positions_given = args_seen(spec, nspec, "max-position-embeddings");
     }
     /* the vocabulary comes from the tokenizer; --print-params alone keeps GPT-2's */
     gpt_data_opts_t dopts = {o.data_path, c->split, o.tokenizer_type, o.vocab_file, o.merge_file, o.tiktoken_file,

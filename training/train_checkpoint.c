@@ -32,10 +32,11 @@ int train_ckpt_check(const train_ckpt_opts_t *o, err_t *err) {
     return 0;
 }
 
-int train_ckpt_open(train_ckpt_t *c, const train_ckpt_opts_t *o, const model_ckpt_ops_t *ops, const void *cfg,
+int train_ckpt_open(train_ckpt_t *c, const train_ckpt_opts_t *o, const model_ckpt_ops_t *ops, void *cfg,
                     long long *seed, err_t *err) {
     memset(c, 0, sizeof *c);
     c->o = *o, c->ops = ops, c->cfg = cfg;
+    c->sd.lock_fd = -1, c->lineage_base = -1;
     if (!o->load) return 0;
     char iter_dir[CKPT_PATH_MAX];
     err_t why = {{0}};
@@ -50,6 +51,8 @@ int train_ckpt_open(train_ckpt_t *c, const train_ckpt_opts_t *o, const model_ckp
     }
     if (ckpt_open(&c->rd, iter_dir, !o->finetune && !o->no_load_optim, err) != 0) return err_prefix(err, "--load");
     c->loading = 1;
+    c->lineage_base = o->save && ckpt_same_root(iter_dir, o->save) ? c->rd.meta.iteration : -1;
+    if (!o->positions_given && ops->adopt_positions(&c->rd.meta, cfg, err) != 0) return err_prefix(err, "--load %s", iter_dir);
     if (ops->check_config(&c->rd.meta, cfg, err) != 0) return err_prefix(err, "--load %s", iter_dir);
     if (!o->finetune) {
         c->start_iter = c->rd.meta.iteration;
@@ -165,6 +168,8 @@ int train_ckpt_load(train_ckpt_t *c, train_base_t *base, const float *block, con
     c->meta.adam = *acfg;
     c->meta.schedule = *sched;
     c->meta.seed = seed;
+    if (c->o.save && ckpt_savedir_open(&c->sd, c->o.save, base->grid.world, c->lineage_base, c->o.keep_last, err) != 0)
+        return -1;
     if (!c->loading) return 0;
     int64_t grown;
     ckpt_param_t *stored = as_stored(c, &grown, err);
@@ -201,8 +206,8 @@ int train_ckpt_save(train_ckpt_t *c, int64_t it, int64_t consumed, err_t *err) {
     ckpt_save_stats_t stats;
     /* the weights saved are the fp32 masters; the rounded model weights come back after */
     if (dist_optim_expose_master(opt, err) != 0) return err_prefix(err, "--save %s", c->o.save);
-    int rc = ckpt_save(c->o.save, &meta, &lay, c->base->be, c->params, c->n, c->o.no_save_optim ? NULL : &st,
-                       c->o.keep_last, &stats, err);
+    int rc = ckpt_savedir_save(&c->sd, &meta, &lay, c->base->be, c->params, c->n, c->o.no_save_optim ? NULL : &st,
+                               &stats, err);
     dist_optim_sync_master(opt);
     if (rc != 0) return err_prefix(err, "--save %s", c->o.save);
     if (g->world_rank == 0) {
@@ -216,6 +221,7 @@ int train_ckpt_save(train_ckpt_t *c, int64_t it, int64_t consumed, err_t *err) {
 
 void train_ckpt_free(train_ckpt_t *c) {
     if (c->loading) ckpt_close(&c->rd);
+    if (c->sd.root[0]) ckpt_savedir_close(&c->sd);
     free(c->params), free(c->offsets);
     c->loading = 0, c->params = NULL, c->offsets = NULL;
 }

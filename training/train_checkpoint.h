@@ -19,13 +19,14 @@
 #define MEGAC_TRAIN_CHECKPOINT_H
 
 #include "../checkpoints/checkpoint.h"
-#include "../tools/model_checkpoint.h" /* moving to models/ (the converters change) */
+#include "../models/model_checkpoint.h"
 #include "train_common.h"
 
 typedef struct train_ckpt_opts {
     const char *save, *load;
     long long save_interval;
     int keep_last, no_save_optim, no_load_optim, no_load_rng, finetune;
+    int positions_given;          /* --max-position-embeddings was given (else --load's is taken) */
 } train_ckpt_opts_t;
 
 #define TRAIN_CKPT_SPECS 8
@@ -47,14 +48,17 @@ typedef struct train_ckpt {
     size_t *offsets;              /* their offsets in the flat parameter block */
     int n;
     ckpt_meta_t meta;             /* what every save writes but the position */
+    ckpt_savedir_t sd;            /* with --save: the directory's lock and pruning lineage */
+    int64_t lineage_base;         /* the loaded iteration when it lies in --save, else -1 */
     char note[1280];              /* what --load did, for rank 0 to print ("" when no --load) */
 } train_ckpt_t;
 
 /* Before the model exists (every rank). With --load of a checkpoint: opens it,
  * checks its model (ops->check_config against cfg) and, unless --finetune or
- * --no-load-rng, replaces *seed by the checkpoint's. A --load directory without a
+ * --no-load-rng, replaces *seed by the checkpoint's; without --max-position-embeddings
+ * the run takes the checkpoint's position table. A --load directory without a
  * checkpoint trains from scratch (the note says so). cfg must outlive c. */
-int train_ckpt_open(train_ckpt_t *c, const train_ckpt_opts_t *o, const model_ckpt_ops_t *ops, const void *cfg,
+int train_ckpt_open(train_ckpt_t *c, const train_ckpt_opts_t *o, const model_ckpt_ops_t *ops, void *cfg,
                     long long *seed, err_t *err);
 /* A zeroed table of n parameters for the model's <model>_ckpt_params. */
 ckpt_param_t *train_ckpt_table(train_ckpt_t *c, int n, err_t *err);

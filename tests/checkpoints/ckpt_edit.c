@@ -1,7 +1,8 @@
 /* ckpt_edit.c — test helper: rewrites one integer field of a checkpoint file's
  * metadata record and its CRC32C consistently, as a newer (or foreign) megac
  * would have written it:
- *   ckpt_edit FILE FIELD VALUE      e.g. ckpt_edit mp_rank_00.h5 format_version 2 */
+ *   ckpt_edit FILE FIELD VALUE      e.g. ckpt_edit mp_rank_00.h5 format_version 2
+ *                                   or  ckpt_edit mp_rank_00.h5 model.hidden_size 32 */
 #include <cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +31,16 @@ int main(int argc, char **argv) {
         goto out;
     }
     cJSON *root = cJSON_ParseWithLength(json, len);
-    cJSON *field = root ? cJSON_GetObjectItemCaseSensitive(root, argv[2]) : NULL;
+    /* FIELD may name a member of a section: model.hidden_size */
+    char key[256];
+    snprintf(key, sizeof key, "%s", argv[2]);
+    char *dot = strchr(key, '.');
+    cJSON *obj = root;
+    if (dot) {
+        *dot = 0;
+        obj = root ? cJSON_GetObjectItemCaseSensitive(root, key) : NULL;
+    }
+    cJSON *field = obj ? cJSON_GetObjectItemCaseSensitive(obj, dot ? dot + 1 : key) : NULL;
     if (!cJSON_IsNumber(field)) {
         fprintf(stderr, "ckpt_edit: %s has no numeric metadata field %s\n", argv[1], argv[2]);
         cJSON_Delete(root);

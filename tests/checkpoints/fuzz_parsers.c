@@ -3,12 +3,11 @@
  * record (ckpt_meta_from_json). The first input byte picks the parser; the rest
  * is its input (for safetensors: 8 bytes of data-section length, then JSON).
  *
- * Fuzzing (outside CI), from the repository root, with clang:
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_DEFAULT_SOURCE -I. \
- *     $(pkg-config --cflags hdf5 libcjson) tests/checkpoints/fuzz_parsers.c \
- *     checkpoints/safetensors.c checkpoints/ckpt_meta.c framework/error.c \
- *     framework/optim.c framework/tensor.c -lcjson -lm -o fuzz_parsers
- *   ./fuzz_parsers -max_total_time=600 corpus/
+ * Fuzzing (outside CI), from the repository root, with clang (meson builds it
+ * with libFuzzer, ASan and UBSan):
+ *   CC=clang meson setup build-fuzz -Dfuzz=true -Dcuda=disabled
+ *   ninja -C build-fuzz tests/checkpoints/fuzz_parsers_libfuzzer
+ *   build-fuzz/tests/checkpoints/fuzz_parsers_libfuzzer -max_total_time=600 corpus/
  *
  * Built with -DFUZZ_SMOKE_MAIN (as meson does) it is a CI test instead: it runs
  * a handful of valid and malformed seeds and 20,000 deterministic mutations of

@@ -30,12 +30,16 @@ def crc32c(data):
             crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
     return crc ^ 0xFFFFFFFF
 
+def text(v):
+    """a string attribute: fixed-length strings come back as bytes"""
+    return v.decode() if isinstance(v, bytes) else str(v)
+
 def assemble(d):
     """global arrays of every tensor, per kind, from the boxes of all files"""
     out, cover = {}, {}
     for path in sorted(glob.glob(d + "/*.h5")):
         with h5py.File(path, "r") as f:
-            meta = f.attrs["metadata"]
+            meta = text(f.attrs["metadata"])
             assert crc32c(meta.encode()) == int(f.attrs["metadata_crc32c"]), path + ": metadata CRC32C"
             m = json.loads(meta)
             assert m["format"] == "megac-checkpoint" and m["format_version"] == 1 and m["iteration"] == 3
@@ -45,13 +49,13 @@ def assemble(d):
                 a = obj.attrs
                 assert obj.dtype == np.float32 and obj.fletcher32 and obj.chunks, name
                 kind = next(g for g in ("model", "optimizer/exp_avg_sq", "optimizer/exp_avg") if name.startswith(g + "/"))
-                assert name == kind + "/" + a["tensor"] or name.startswith(kind + "/" + a["tensor"] + ".part"), name
+                assert name == kind + "/" + text(a["tensor"]) or name.startswith(kind + "/" + text(a["tensor"]) + ".part"), name
                 shape = tuple(int(x) for x in a["global_shape"])
                 off = tuple(int(x) for x in a["offset"])
                 assert all(o + s <= g for o, s, g in zip(off, obj.shape, shape)), name
                 for key in ("split_dim", "split_offset", "pad_multiple", "tp_rank", "tp_size", "dp_rank", "dp_size"):
                     assert key in a, name + ": " + key
-                k = (kind, a["tensor"])
+                k = (kind, text(a["tensor"]))
                 out.setdefault(k, np.zeros(shape, np.float32))
                 cover.setdefault(k, np.zeros(shape, np.int32))
                 sl = tuple(slice(o, o + s) for o, s in zip(off, obj.shape))

@@ -20,8 +20,10 @@
 
 /* in: a .safetensors file, or a directory holding model.safetensors; config.json
  * next to it supplies n_head (or heads > 0), layer_norm_epsilon and the dropouts.
- * Writes a TP=1 checkpoint of iteration 0 (no optimizer state) under out_root. */
-int hf_gpt2_import(const char *in, const char *out_root, int heads, const char *megac_version, err_t *err);
+ * Writes a TP=1 checkpoint of iteration 0 (no optimizer state) under out_root.
+ * A NaN or Inf weight is refused, naming the tensor, unless allow_nonfinite. */
+int hf_gpt2_import(const char *in, const char *out_root, int heads, int allow_nonfinite, const char *megac_version,
+                   err_t *err);
 
 /* ckpt: a checkpoint root or iteration directory (any layout). Writes
  * out_dir/model.safetensors and out_dir/config.json. */

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model_checkpoint.h"
+#include "../models/model_checkpoint.h"
 #include "../checkpoints/safetensors.h"
 #include "hf_files.h"
 
@@ -154,20 +154,26 @@ static int import_config(const st_file_t *st, const char *prefix, const cJSON *j
         if (!st_find(st, k)) break;
     }
     gpt_config_defaults(c);
-    double n_head = heads, eps = c->layernorm_epsilon, resid = c->hidden_dropout, attn = c->attention_dropout;
-    double std = c->init_method_std, n_layer = L, n_embd = (double)wte->shape[1];
-    if (hf_json_num(json, "n_head", &n_head, json_path, err) != 0 || hf_json_num(json, "layer_norm_epsilon", &eps, json_path, err) != 0 ||
+    /* sizes are whole numbers in range (n_head 1e300 or -4 is refused by name), the rest finite floats */
+    int n_head = heads, n_layer = L, n_embd = wte->shape[1] > INT32_MAX ? -1 : (int)wte->shape[1];
+    double eps = c->layernorm_epsilon, resid = c->hidden_dropout, attn = c->attention_dropout;
+    double std = c->init_method_std;
+    if (hf_json_int(json, "n_head", 1, 1 << 16, &n_head, json_path, err) != 0 ||
+        hf_json_num(json, "layer_norm_epsilon", &eps, json_path, err) != 0 ||
         hf_json_num(json, "resid_pdrop", &resid, json_path, err) != 0 || hf_json_num(json, "attn_pdrop", &attn, json_path, err) != 0 ||
-        hf_json_num(json, "initializer_range", &std, json_path, err) != 0 || hf_json_num(json, "n_layer", &n_layer, json_path, err) != 0 ||
-        hf_json_num(json, "n_embd", &n_embd, json_path, err) != 0)
+        hf_json_num(json, "initializer_range", &std, json_path, err) != 0 ||
+        hf_json_int(json, "n_layer", 1, 1 << 16, &n_layer, json_path, err) != 0 ||
+        hf_json_int(json, "n_embd", 1, 1 << 20, &n_embd, json_path, err) != 0)
         return -1;
+    if (!(eps > 0 && eps < 1) || !(std > 0 && std < 1e3))
+        return err_set(err, "%s: layer_norm_epsilon %g or initializer_range %g is out of range", json_path, eps, std);
     if (heads > 0) n_head = heads;
     const cJSON *act = json ? cJSON_GetObjectItemCaseSensitive(json, "activation_function") : NULL;
     if (cJSON_IsString(act) && strcmp(act->valuestring, "gelu_new") != 0 && strcmp(act->valuestring, "gelu_pytorch_tanh") != 0)
         return err_set(err, "%s: activation_function '%s' is not GELU's tanh form, which megac computes", json_path, act->valuestring);
     if (n_head <= 0) return err_set(err, "%s: no config.json with n_head next to it; give --num-attention-heads", st->path);
-    if (n_layer != L || n_embd != (double)wte->shape[1])
-        return err_set(err, "%s: config.json says %g layers of width %g, the tensors %d of width %lld", json_path, n_layer,
+    if (n_layer != L || n_embd != wte->shape[1])
+        return err_set(err, "%s: config.json says %d layers of width %d, the tensors %d of width %lld", json_path, n_layer,
                        n_embd, L, (long long)wte->shape[1]);
     if (L == 0 || wte->shape[0] > INT32_MAX || wte->shape[1] > INT32_MAX || wpe->shape[0] > INT32_MAX ||
         fc->shape[1] > INT32_MAX)
@@ -197,11 +203,13 @@ static int skippable(const char *key, const char *prefix) {
     return 0;
 }
 
-int hf_gpt2_import(const char *in, const char *out_root, int heads, const char *megac_version, err_t *err) {
+int hf_gpt2_import(const char *in, const char *out_root, int heads, int allow_nonfinite, const char *megac_version,
+                   err_t *err) {
     char st_path[4096], json_path[4096];
     if (hf_paths(in, st_path, sizeof st_path, json_path, sizeof json_path, err) != 0) return -1;
     st_file_t st;
     if (st_open(&st, st_path, err) != 0) return -1;
+    st.allow_nonfinite = allow_nonfinite;
     cJSON *json = NULL;
     map_entry_t *map = NULL;
     float *a = NULL, *b = NULL;

@@ -9,8 +9,8 @@
 #define MEGAC_MODEL_CHECKPOINT_H
 
 #include "../checkpoints/checkpoint.h"
-#include "../models/bert.h"
-#include "../models/gpt.h"
+#include "bert.h"
+#include "gpt.h"
 
 /* params[k] for tensor ts[k] of parameter list pl: a tensor with valid_rows
  * (the vocabulary) is stored without its padding rows, which a loader re-pads to
@@ -48,11 +48,22 @@ typedef struct model_ckpt_ops {
     int (*describe)(const ckpt_meta_t *meta, char *buf, size_t len, err_t *err);
     /* the stored configuration is valid and splits over tp ranks */
     int (*validate)(const ckpt_meta_t *meta, int tp, err_t *err);
+    /* cfg takes the stored model's position table (a run that did not set
+     * --max-position-embeddings continues the checkpoint's, e.g. an imported
+     * GPT-2's 1024, whatever its --seq-length) */
+    int (*adopt_positions)(const ckpt_meta_t *meta, void *cfg, err_t *err);
 } model_ckpt_ops_t;
 
 extern const model_ckpt_ops_t model_ckpt_gpt, model_ckpt_bert;
 
 /* The functions for meta's model type; NULL with a message when megac knows no such model. */
 const model_ckpt_ops_t *model_ckpt_ops(const ckpt_meta_t *meta, err_t *err);
+
+/* What a loader checks of an open checkpoint before it builds the model: a
+ * model type megac knows, a configuration that validates (model_sizes.h) at
+ * the stored TP size, and stored model tensors holding exactly the parameters
+ * that configuration has (vocabulary padding excluded). `ckpt verify` and
+ * `ckpt reshard` run it, so they refuse what train/generate would. */
+int model_ckpt_check_reader(const ckpt_reader_t *r, err_t *err);
 
 #endif

@@ -10,7 +10,7 @@
 
 #include "../checkpoints/safetensors.h"
 #include "hf_files.h"
-#include "model_checkpoint.h"
+#include "../models/model_checkpoint.h"
 
 /* ---------------------------------------------------------------- the name map */
 
@@ -164,6 +164,8 @@ static int config_from_json(const cJSON *j, const char *path, bert_config_t *c, 
         hf_json_num(j, "attention_probs_dropout_prob", &ad, path, err) != 0 ||
         hf_json_num(j, "initializer_range", &std, path, err) != 0)
         return -1;
+    if (!(eps > 0 && eps < 1) || !(std > 0 && std < 1e3))
+        return err_set(err, "%s: layer_norm_eps %g or initializer_range %g is out of range", path, eps, std);
     c->layernorm_epsilon = (float)eps, c->hidden_dropout = (float)hd, c->attention_dropout = (float)ad;
     c->init_method_std = (float)std;
     struct { const char *key, *want, *why; } strs[] = {
@@ -377,12 +379,13 @@ static int check_sizes(const st_file_t *st, const char *prefix, const bert_confi
     return 0;
 }
 
-int hf_bert_import(const char *in, const char *out_root, uint64_t seed, const char *megac_version, char *summary,
-                   size_t summary_len, err_t *err) {
+int hf_bert_import(const char *in, const char *out_root, uint64_t seed, int allow_nonfinite, const char *megac_version,
+                   char *summary, size_t summary_len, err_t *err) {
     char st_path[4096], json_path[4096];
     if (hf_paths(in, st_path, sizeof st_path, json_path, sizeof json_path, err) != 0) return -1;
     st_file_t st;
     if (st_open(&st, st_path, err) != 0) return -1;
+    st.allow_nonfinite = allow_nonfinite;
     cJSON *json = NULL;
     bert_model_t m;
     memset(&m, 0, sizeof m);

@@ -40,9 +40,10 @@ int hf_bert_load(bert_model_t *m, const char *safetensors, hf_bert_found_t *foun
  * config.json next to it. Writes a TP = 1 checkpoint of iteration 0 without
  * optimizer state under out_root; what the file lacks is initialized as megac
  * initializes it with `seed`, and the metadata's origin says so. summary: one
- * line on what was imported. */
-int hf_bert_import(const char *in, const char *out_root, uint64_t seed, const char *megac_version, char *summary,
-                   size_t summary_len, err_t *err);
+ * line on what was imported. A NaN or Inf weight is refused, naming the tensor,
+ * unless allow_nonfinite. */
+int hf_bert_import(const char *in, const char *out_root, uint64_t seed, int allow_nonfinite, const char *megac_version,
+                   char *summary, size_t summary_len, err_t *err);
 
 /* ckpt: a BERT checkpoint root or iteration directory (any layout, post-LN).
  * Writes out_dir/model.safetensors (BertForPreTraining's names, or

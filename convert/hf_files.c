@@ -2,6 +2,7 @@
 #include "hf_files.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,8 +29,19 @@ int hf_paths(const char *in, char *st_path, size_t st_len, char *json_path, size
 
 int hf_read_json(const char *path, cJSON **out, err_t *err) {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return errno == ENOENT ? 0 : err_set(err, "%s: %s", path, strerror(errno));
+    /* non-blocking, so a FIFO does not block the open; only a regular file is read */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return errno == ENOENT ? 0 : err_set(err, "%s: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return err_set(err, "%s: not a regular file", path);
+    }
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return err_set(err, "%s: %s", path, strerror(errno));
+    }
     char *buf = malloc(1 << 20);
     size_t n = buf ? fread(buf, 1, 1 << 20, f) : 0;
     int more = fgetc(f) != EOF;

@@ -105,7 +105,18 @@ static int gpt_validate(const ckpt_meta_t *meta, int tp, err_t *err) {
 static int gpt_put(ckpt_meta_t *meta, const void *cfg, err_t *err) { return gpt_ckpt_put_config(meta, cfg, err); }
 static int gpt_check(const ckpt_meta_t *meta, const void *cfg, err_t *err) { return gpt_ckpt_check_config(meta, cfg, err); }
 
-const model_ckpt_ops_t model_ckpt_gpt = {"gpt", gpt_put, gpt_check, gpt_describe, gpt_validate};
+static int gpt_adopt(const ckpt_meta_t *meta, void *cfg, err_t *err) {
+    gpt_config_t c;
+    if (gpt_ckpt_get_config(meta, &c, err) != 0) return -1;
+    gpt_config_t *run = cfg;
+    if (c.max_position_embeddings < run->seq_length)
+        return err_set(err, "the checkpoint's model has %d positions, fewer than this run's --seq-length %d",
+                       c.max_position_embeddings, run->seq_length);
+    run->max_position_embeddings = c.max_position_embeddings;
+    return 0;
+}
+
+const model_ckpt_ops_t model_ckpt_gpt = {"gpt", gpt_put, gpt_check, gpt_describe, gpt_validate, gpt_adopt};
 
 /* ---------------------------------------------------------------- BERT */
 
@@ -184,11 +195,49 @@ static int bert_validate(const ckpt_meta_t *meta, int tp, err_t *err) {
 static int bert_put(ckpt_meta_t *meta, const void *cfg, err_t *err) { return bert_ckpt_put_config(meta, cfg, err); }
 static int bert_check(const ckpt_meta_t *meta, const void *cfg, err_t *err) { return bert_ckpt_check_config(meta, cfg, err); }
 
-const model_ckpt_ops_t model_ckpt_bert = {"bert", bert_put, bert_check, bert_describe, bert_validate};
+static int bert_adopt(const ckpt_meta_t *meta, void *cfg, err_t *err) {
+    bert_config_t c;
+    if (bert_ckpt_get_config(meta, &c, err) != 0) return -1;
+    bert_config_t *run = cfg;
+    if (c.max_position_embeddings < run->seq_length)
+        return err_set(err, "the checkpoint's model has %d positions, fewer than this run's --seq-length %d",
+                       c.max_position_embeddings, run->seq_length);
+    run->max_position_embeddings = c.max_position_embeddings;
+    return 0;
+}
+
+const model_ckpt_ops_t model_ckpt_bert = {"bert", bert_put, bert_check, bert_describe, bert_validate, bert_adopt};
 
 const model_ckpt_ops_t *model_ckpt_ops(const ckpt_meta_t *meta, err_t *err) {
     if (strcmp(meta->model_type, "gpt") == 0) return &model_ckpt_gpt;
     if (strcmp(meta->model_type, "bert") == 0) return &model_ckpt_bert;
     err_set(err, "the checkpoint's model is '%s'; megac knows gpt and bert", meta->model_type);
     return NULL;
+}
+
+int model_ckpt_check_reader(const ckpt_reader_t *r, err_t *err) {
+    const ckpt_meta_t *meta = &r->meta;
+    const model_ckpt_ops_t *ops = model_ckpt_ops(meta, err);
+    if (!ops || ops->validate(meta, meta->tp_size, err) != 0) return err_prefix(err, "%s: metadata", r->dir);
+    int64_t want;
+    if (ops == &model_ckpt_gpt) {
+        gpt_config_t c;
+        if (gpt_ckpt_get_config(meta, &c, err) != 0) return err_prefix(err, "%s: metadata", r->dir);
+        want = gpt_param_count(&c, 1) - (int64_t)(gpt_padded_vocab(&c, 1) - c.vocab_size) * c.hidden_size;
+    } else {
+        bert_config_t c;
+        if (bert_ckpt_get_config(meta, &c, err) != 0) return err_prefix(err, "%s: metadata", r->dir);
+        want = bert_param_count(&c, 1) - (int64_t)(bert_padded_vocab(&c, 1) - c.vocab_size) * (c.hidden_size + 1);
+    }
+    int64_t have = 0;
+    for (int i = 0; i < r->nentries; i++) {
+        if (r->entries[i].kind != CKPT_MODEL) continue;
+        int64_t n = 1;
+        for (int d = 0; d < r->entries[i].ndim; d++) n *= r->entries[i].shape[d];
+        have += n;
+    }
+    if (have != want)
+        return err_set(err, "%s: the metadata describes a %s model of %lld parameters, the files store %lld", r->dir,
+                       ops->type, (long long)want, (long long)have);
+    return 0;
 }
