@@ -116,7 +116,7 @@ static void print_banner(const train_job_t *j) {
     fflush(stdout);
 }
 
-int train_job_main(const train_task_t *task, const void *cfg, train_common_t *o, const train_ckpt_opts_t *ck,
+int train_job_main(const train_task_t *task, void *cfg, train_common_t *o, const train_ckpt_opts_t *ck,
                    const void *task_opts, int failed, err_t *err, int argc, char **argv) {
     const char *model = task->model->name;
     lr_schedule_t sched;

@@ -50,7 +50,7 @@ struct train_job {
     const train_task_t *task;
     const train_common_t *o;
     const train_ckpt_opts_t *ck;
-    const void *cfg;              /* the model's configuration */
+    void *cfg;                    /* the model's configuration (--load may take its positions) */
     const void *task_opts;        /* the task's data flags */
     model_shape_t shape;
     void *model;                  /* the instance, task->model->model_size bytes */
@@ -64,7 +64,7 @@ struct train_job {
 /* `megac train <model>` after its flags: every check that needs no process
  * grid has run (failed, with err's message, when one did not pass); cfg is
  * complete. Runs the job on every rank and returns the exit code. */
-int train_job_main(const train_task_t *task, const void *cfg, train_common_t *o, const train_ckpt_opts_t *ck,
+int train_job_main(const train_task_t *task, void *cfg, train_common_t *o, const train_ckpt_opts_t *ck,
                    const void *task_opts, int failed, err_t *err, int argc, char **argv);
 
 extern const train_task_t train_task_gpt, train_task_bert;
