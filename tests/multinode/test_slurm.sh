@@ -123,13 +123,13 @@ read -ra MODEL_A <<< "$MODEL"; read -ra DATA_A <<< "$DATA_ARGS"; read -ra TRAIN_
 
 # the reference: the same flags under mpirun on this host
 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 OMP_NUM_THREADS=1 \
-  timeout 120 mpirun -q -np 4 "$MEGAC" train gpt --device cpu "${MODEL_A[@]}" --tensor-model-parallel-size $TP \
+  timeout -k 10 120 mpirun -q -np 4 "$MEGAC" train gpt --device cpu "${MODEL_A[@]}" --tensor-model-parallel-size $TP \
   --micro-batch-size $MICRO --global-batch-size $GLOBAL "${DATA_A[@]}" --train-iters $ITERS "${TRAIN_A[@]}" \
   --metrics-file "$W/mpirun.jsonl" > "$W/mpirun.log" 2>&1 || { fail "mpirun reference: $(tail -3 "$W/mpirun.log")"; exit 1; }
 
 submit() { # tag -> runs the recipe with sbatch --wait; prints the job id
   local out
-  out=$(cd "$W" && METRICS=$W/$1.jsonl timeout 180 "${IN[@]}" sbatch --wait --parsable --nodes=1 --ntasks-per-node=4 \
+  out=$(cd "$W" && METRICS=$W/$1.jsonl timeout -k 10 180 "${IN[@]}" sbatch --wait --parsable --nodes=1 --ntasks-per-node=4 \
         --cpus-per-task=1 --gpus-per-node=0 --time=10 --job-name="megac-$1" --output="$W/$1-%j.out" \
         "$SBATCH_SCRIPT" 2>&1)
   local rc=$?
