@@ -11,7 +11,10 @@
 #   - the job: the recipe's `megac plan` pre-flight, then `srun --mpi=pmix` (Debian's
 #     Open MPI reads PMIx only) starting a TP=2 x DP=2 GPT on the CPU; its metrics
 #     file must hold the losses of the same run under mpirun, and a resubmission
-#     resumes from the checkpoint the first job saved (the recipe's --load).
+#     resumes from the checkpoint the first job saved (the recipe's --load); then
+#     the recipe's LAUNCHER=mpirun branch gives the same losses. (task/none: srun
+#     warns that the configuration "lacks support for cpu binding" for the recipe's
+#     --cpu-bind=cores, and runs unbound.)
 # The cluster is stopped (every process in the namespace ended, the namespace
 # deleted) by a trap whatever happens. Skips (77) without root, without the
 # packages, or where the daemons cannot start.
@@ -164,6 +167,21 @@ if [ "$first" = 9 ] && [ -n "$loaded" ]; then
   echo "ok: resubmitted: the recipe passed --load ($loaded) and the job resumed at iteration 9 ($(($(date +%s) - t0)) s)"
 else
   fail "resubmission did not resume at iteration 9 (first logged: '$first'): $(head -8 "$W"/second-*.out 2>/dev/null)"
+fi
+
+# the recipe's other launcher: mpirun inside the allocation (Open MPI reads it from
+# Slurm and starts its daemons with srun); 4 ranks on 2 cores cannot be bound one per core
+t0=$(date +%s)
+rm -rf "$W/ck"
+LAUNCHER=mpirun MAP_BY=ppr:4:node BIND_TO=none OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+  submit third || fail "LAUNCHER=mpirun: $(cat "$W/third.sbatch") $(tail -5 "$W"/third-*.out 2>/dev/null)"
+worst=$(paste <(losses "$W/mpirun.jsonl") <(losses "$W/third.jsonl") |
+  awk '{ d = ($1 - $2) / $1; if (d < 0) d = -d; if (d > w) w = d; n++ } END { if (n != 8) print "count" n; else printf "%.3g", w }')
+if [[ $worst != count* ]] && awk -v w="$worst" 'BEGIN { exit !(w <= 1e-6) }'; then
+  echo "ok: LAUNCHER=mpirun sbatch tools/slurm/train_gpt.sbatch: 8 losses equal (max relative difference $worst;" \
+       "$(($(date +%s) - t0)) s)"
+else
+  fail "LAUNCHER=mpirun: losses '$worst': $(tail -5 "$W"/third-*.out 2>/dev/null)"
 fi
 
 echo "test_slurm: $(($(date +%s) - t_start)) s"
