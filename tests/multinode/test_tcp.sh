@@ -127,6 +127,15 @@ case "$worst" in
             "$crossed bytes sent over the veth by nodeA)"
      else fail "losses differ from the one-host run by $1"; fi ;;
 esac
+# only DP crosses the link: nodeA's two ranks each send their gradients (parameters per
+# rank x 4 bytes) once a step; TP's activation all-reduces would add about as much again
+per_rank=$(sed -n 's/.*parameters per rank: \([0-9]*\).*/\1/p' "$W/two.log")
+dp_bytes=$((2 * ${per_rank:-0} * 4 * 8))
+if [ "$dp_bytes" -gt 0 ] && [ "$crossed" -ge "$dp_bytes" ] && [ "$crossed" -le $((dp_bytes * 6 / 5)) ]; then
+  echo "ok: only DP crossed the link: $crossed bytes against $dp_bytes of DP gradients (2 ranks x $per_rank x 4 B x 8 steps)"
+else
+  fail "link traffic $crossed bytes, expected the DP gradients' $dp_bytes to 1.2x (TP crossing nodes?)"
+fi
 
 # 3. overlap under a bandwidth cap: small buckets vs one bucket after the backward
 RATE_MBIT=50
