@@ -52,9 +52,9 @@ for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep '^megac-tcp[AB]-
 done
 
 ip netns add "$NSA" 2>/dev/null && ip netns add "$NSB" || skip "cannot create network namespaces"
-ip link add "$VA" type veth peer name "$VB" || skip "cannot create a veth pair"
-ip link set "$VA" netns "$NSA" && ip link set "$VB" netns "$NSB" &&
-  ip -n "$NSA" addr add "$A/24" dev "$VA" && ip -n "$NSB" addr add "$B/24" dev "$VB" &&
+# created inside the namespaces: no interface of this test ever exists outside them
+ip -n "$NSA" link add "$VA" type veth peer name "$VB" netns "$NSB" || skip "cannot create a veth pair"
+ip -n "$NSA" addr add "$A/24" dev "$VA" && ip -n "$NSB" addr add "$B/24" dev "$VB" &&
   ip -n "$NSA" link set "$VA" up && ip -n "$NSB" link set "$VB" up &&
   ip -n "$NSA" link set lo up && ip -n "$NSB" link set lo up || { echo "FAIL: setting up the veth pair"; exit 1; }
 
