@@ -2,9 +2,12 @@
 # setup.sh — installs the Debian packages megac builds and runs with (idempotent).
 # Dependencies, chosen: meson + ninja (build), OpenBLAS in its OpenMP flavour
 # (sgemm inside our own OpenMP loops stays single-threaded), OpenMP (gcc's libgomp),
-# the `fortunes` corpus the quickstart trains on, and clang for the libFuzzer harnesses.
+# the `fortunes` corpus the quickstart trains on, clang for the libFuzzer harnesses, and a
+# one-node Slurm cluster for the cluster_slurm test (munge, slurmctld, slurmd, the client
+# commands; Slurm's PMIx plugin is in slurm-wlm-basic-plugins).
 set -euo pipefail
-pkgs=(gcc g++ meson ninja-build pkg-config libopenblas-openmp-dev libopenmpi-dev openmpi-bin fortunes libutf8proc-dev libcjson-dev python3 python3-venv libhdf5-dev hdf5-tools clang)
+pkgs=(gcc g++ meson ninja-build pkg-config libopenblas-openmp-dev libopenmpi-dev openmpi-bin fortunes libutf8proc-dev libcjson-dev python3 python3-venv libhdf5-dev hdf5-tools clang
+      munge slurmctld slurmd slurm-client slurm-wlm-basic-plugins iproute2 util-linux)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
