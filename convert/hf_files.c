@@ -70,6 +70,8 @@ int hf_json_num(const cJSON *cfg, const char *key, double *v, const char *path, 
 }
 
 int hf_json_int(const cJSON *cfg, const char *key, int lo, int hi, int *v, const char *path, err_t *err) {
+    const cJSON *it = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, key) : NULL;
+    if (!it || cJSON_IsNull(it)) return 0; /* absent: *v stays */
     double d = *v;
     if (hf_json_num(cfg, key, &d, path, err) != 0) return -1;
     if (d != floor(d) || d < lo || d > hi)
