@@ -344,8 +344,16 @@ static void test_gqa_equals_mha(void) {
           "flash attention with NG = NH differs from NG = 0");
 }
 
+/* Megatron's rotary dim, int(kv_channels * rotary_percent) */
+static void test_rope_rot_dim(void) {
+    CHECK(rope_rot_dim(128, 1.0) == 128 && rope_rot_dim(128, 0.5) == 64 && rope_rot_dim(80, 0.3) == 24 &&
+              rope_rot_dim(64, 0.25) == 16,
+          "rope_rot_dim differs from int(HS * percent)");
+}
+
 int main(void) {
     be = backend_cpu();
+    test_rope_rot_dim();
     test_rmsnorm();
     test_swiglu();
     test_rope(4, 2, 8, 8, 10000.0f, 0);  /* GQA, full rotation */
