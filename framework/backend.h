@@ -37,15 +37,51 @@ typedef struct optim_segment {
     float pad_;
 } optim_segment_t;
 
-/* Attention shape and masking. qkv rows hold, for each local head h,
- * [q(hs) k(hs) v(hs)] at columns h*3*hs .. (h+1)*3*hs (Megatron's fused layout). */
+/* Attention shape and masking. The fused qkv rows follow Megatron-core's layout
+ * [ng, (NH/ng + 2) * HS]: for each local query group g (ng = NG, or NH when NG is
+ * 0), the group's R = NH/ng query heads, then its key head, then its value head:
+ *   [q_{gR} .. q_{gR+R-1} k_g v_g], group g at columns g*(R+2)*HS,
+ * so a row is (NH + 2*ng)*HS wide (attn_qkv_width). Query head h = g*R + r reads
+ * key/value head g = h / R (grouped-query attention). With ng = NH (R = 1) this
+ * is [q k v] per head (multi-head attention, GPT-2's layout). Under tensor
+ * parallelism each rank holds whole groups (NH and NG are the local counts).
+ * out, probs, lse and the dropout index stay per query head. */
 typedef struct attn_shape {
-    int B, T, NH, HS;       /* batch, sequence, local heads, head size               */
+    int B, T, NH, HS;       /* batch, sequence, local query heads, head size          */
     int causal;             /* 1: position t sees keys <= t                           */
     const float *key_mask;  /* optional [B, T] device array: 0 = key never attended  */
     float dropout;          /* attention-probability dropout                          */
     rng_key_t key;          /* dropout stream                                         */
+    int NG;                 /* local query groups (key/value heads), dividing NH;
+                             * 0 means NH (multi-head attention)                      */
 } attn_shape_t;
+
+/* key/value heads of an attention shape (NG, or NH when NG is 0) */
+static inline int attn_groups(const attn_shape_t *s) { return s->NG > 0 ? s->NG : s->NH; }
+/* floats in one qkv row: (NH + 2*groups) * HS */
+static inline int attn_qkv_width(const attn_shape_t *s) { return (s->NH + 2 * attn_groups(s)) * s->HS; }
+
+/* Rotary position embedding over a qkv buffer in the attention layout above
+ * (Megatron-core / Hugging Face Llama convention, non-interleaved rotate_half).
+ * For every query head and key head of row (b, t) at position p = pos_offset + t,
+ * with half = rot_dim/2 and, for i < half, theta_i = p * base^(-2i/rot_dim)
+ * (computed in fp32 in the op, as HF's inv_freq and freqs are):
+ *   x'_i      = x_i cos theta_i - x_{i+half} sin theta_i
+ *   x'_{i+half} = x_{i+half} cos theta_i + x_i sin theta_i
+ * dimensions [rot_dim, HS) and the value heads pass through unchanged. */
+typedef struct rope_shape {
+    int B, T, NH, NG, HS;   /* as attn_shape_t (NG 0 = NH): local heads and groups    */
+    int rot_dim;            /* rotated leading dims of each head: even, <= HS
+                             * (rope_rot_dim: Megatron's --rotary-percent)            */
+    float base;             /* --rotary-base (10000 for Llama-2, 500000 for Llama-3)  */
+    int pos_offset;         /* row t is at position pos_offset + t (0 in training)     */
+} rope_shape_t;
+
+/* Megatron's rotary dim, int(HS * rotary_percent); the ops need it even and > 0,
+ * so a model refuses a head size and percent that give an odd or zero value */
+static inline int rope_rot_dim(int HS, double rotary_percent) {
+    return rotary_percent >= 1.0 ? HS : (int)((double)HS * rotary_percent);
+}
 
 struct backend {
     const char *name;
@@ -83,6 +119,19 @@ struct backend {
                                const float *inp, const float *w, const float *mean,
                                const float *rstd, int N, int C);
 
+    /* ---- RMSNorm (Llama / Megatron --normalization RMSNorm): weight, no bias ----
+     * out = x * rstd * w with rstd = 1/sqrt(mean(x^2) + eps), statistics in fp32;
+     * rstd[N] is kept for backward */
+    void (*rmsnorm_forward)(backend_t *be, float *out, float *rstd, const float *inp, const float *w,
+                            int N, int C, float eps);
+    /* sum = a + b, then out = RMSNorm(sum) (as residual_layernorm_forward) */
+    void (*residual_rmsnorm_forward)(backend_t *be, float *sum, float *out, float *rstd, const float *a,
+                                     const float *b, const float *w, int N, int C, float eps);
+    /* dinp += rstd * (w*dout - xhat * mean(w*dout*xhat)) with xhat = x*rstd;
+     * dw += sum_n xhat * dout; NULL skips a term */
+    void (*rmsnorm_backward)(backend_t *be, float *dinp, float *dw, const float *dout, const float *inp,
+                             const float *w, const float *rstd, int N, int C);
+
     /* ---- linear: out[N,OC] = inp[N,IC] @ w[OC,IC]^T (+ bias[OC]) ---- */
     void (*matmul_forward)(backend_t *be, float *out, const float *inp, const float *w,
                            const float *bias, int N, int IC, int OC);
@@ -113,11 +162,26 @@ struct backend {
     void (*flash_attention_backward)(backend_t *be, float *dqkv, const float *dout, const float *qkv,
                                      const float *out, const float *lse, const attn_shape_t *s);
 
+    /* ---- rotary position embedding (rope_shape_t), in place on [B*T, qkv width] ----
+     * The two exceptions to the accumulate rule: forward rotates the q and k heads
+     * of qkv in place (the attention ops then read the rotated buffer; the
+     * unrotated values are never needed again); backward rotates dqkv's q and k
+     * heads back (the transpose rotation, theta -> -theta) in place, turning the
+     * attention's gradient into the gradient of the unrotated qkv. */
+    void (*rope_forward)(backend_t *be, float *qkv, const rope_shape_t *s);
+    void (*rope_backward)(backend_t *be, float *dqkv, const rope_shape_t *s);
+
     /* ---- elementwise ---- */
     /* tanh_form: 1 = GPT-2's tanh approximation, 0 = exact erf (BERT) */
     void (*gelu_forward)(backend_t *be, float *out, const float *inp, size_t n, int tanh_form);
     void (*gelu_backward)(backend_t *be, float *dinp, const float *inp, const float *dout, size_t n,
                           int tanh_form);
+    /* SwiGLU (Megatron --swiglu): inp rows [gate(C) | up(C)] (the fc1 output of
+     * one rank: its column-parallel halves, torch.chunk(2, dim=-1) in Megatron),
+     * out[N,C] = silu(gate) * up with silu(x) = x * sigmoid(x) */
+    void (*swiglu_forward)(backend_t *be, float *out, const float *inp, int N, int C);
+    /* dgate += dout * up * silu'(gate); dup += dout * silu(gate), into dinp[N, 2C] */
+    void (*swiglu_backward)(backend_t *be, float *dinp, const float *inp, const float *dout, int N, int C);
     /* out = tanh(inp); dinp += (1 - out^2) * dout (BERT's pooler) */
     void (*tanh_forward)(backend_t *be, float *out, const float *inp, size_t n);
     void (*tanh_backward)(backend_t *be, float *dinp, const float *out, const float *dout, size_t n);

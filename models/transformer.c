@@ -15,7 +15,7 @@ rng_key_t tf_dropout_key(uint64_t seed, uint32_t site, uint32_t tp_rank, uint32_
 
 static attn_shape_t attn_shape(const tf_ctx_t *c, int l) {
     attn_shape_t s = {c->B, c->T, c->NH, c->HS, c->causal, c->key_mask, c->attention_dropout,
-                      tf_dropout_key(c->seed, 1 + 3 * (uint32_t)l, (uint32_t)c->tp_rank, c->step)};
+                      tf_dropout_key(c->seed, 1 + 3 * (uint32_t)l, (uint32_t)c->tp_rank, c->step), 0 /* NG: MHA */};
     return s;
 }
 

@@ -7,6 +7,7 @@
  * gradient buffers from random values, so accumulation (+=) is checked too.
  * Dropout masks, casts and copies must match exactly, and the reductions and
  * the fused attention must give bitwise-identical results when run twice on the GPU.
+ * The Llama-shaped ops (RMSNorm, RoPE, SwiGLU, grouped-query attention) follow.
  * Prints one line per op, `op  rel_err  PASS|FAIL`; exits 1 on any failure and
  * 77 (meson's skip code) when there is no CUDA backend or device. */
 #include <math.h>
@@ -393,7 +394,7 @@ static void test_attention(int causal, int mask_kind, float drop) {
     rng_key_t key = {SEED | (0xabcdull << 40), rng_stream(RNG_PURPOSE_DROPOUT, 4, 1), 11};
     attn_shape_t sh[2];
     EACH(s) {
-        attn_shape_t a = {B, T, NH, HS, causal, mask_kind ? F(mask, s) : NULL, drop, key};
+        attn_shape_t a = {B, T, NH, HS, causal, mask_kind ? F(mask, s) : NULL, drop, key, 0};
         sh[s] = a;
     }
     EACH(s) {
@@ -466,7 +467,7 @@ static void test_flash_attention(int T, int HS, int causal, int mask_kind, float
     rng_key_t key = {SEED | (0xabcdull << 40), rng_stream(RNG_PURPOSE_DROPOUT, 4, 1), 11};
     attn_shape_t sh[2];
     EACH(s) {
-        attn_shape_t a = {B, T, NH, HS, causal, mask_kind ? F(mask, s) : NULL, drop, key};
+        attn_shape_t a = {B, T, NH, HS, causal, mask_kind ? F(mask, s) : NULL, drop, key, 0};
         sh[s] = a;
     }
     /* poison: every output element must be written */
@@ -743,6 +744,142 @@ static void test_round_to(size_t n) {
     free(h);
 }
 
+/* ---------------------------------------------------------------- Llama-shaped ops (issue 20) */
+
+static void test_rmsnorm(int N, int C) {
+    char name[128];
+    size_t n = (size_t)N * C;
+    buf_t inp = rand_buf(n, 2.0f, 0.5f), w = rand_buf((size_t)C, 0.3f, 1.0f);
+    buf_t out = buf_new(n * sizeof(float)), rstd = buf_new((size_t)N * sizeof(float));
+    EACH(s) be[s]->rmsnorm_forward(be[s], F(out, s), F(rstd, s), F(inp, s), F(w, s), N, C, 1e-5f);
+    snprintf(name, sizeof name, "rmsnorm_forward N=%d C=%d", N, C);
+    report(name, worse(buf_rel(out), buf_rel(rstd)), TOL_ELEM);
+    float *fo = buf_get(out, 1);
+    be[1]->rmsnorm_forward(be[1], F(out, 1), F(rstd, 1), F(inp, 1), F(w, 1), N, C, 1e-5f);
+    report_repeat(name, out, fo);
+    free(fo);
+    buf_t res = rand_buf(n, 1.0f, 0.0f), sum = buf_new(n * sizeof(float)), out2 = buf_new(n * sizeof(float));
+    buf_t rstd2 = buf_new((size_t)N * sizeof(float));
+    EACH(s) {
+        be[s]->residual_rmsnorm_forward(be[s], F(sum, s), F(out2, s), F(rstd2, s), F(inp, s), F(res, s), F(w, s), N,
+                                        C, 1e-5f);
+    }
+    snprintf(name, sizeof name, "residual_rmsnorm_forward N=%d C=%d", N, C);
+    report(name, worse(buf_rel(sum), worse(buf_rel(out2), buf_rel(rstd2))), TOL_ELEM);
+    buf_free(&res), buf_free(&sum), buf_free(&out2), buf_free(&rstd2);
+
+    /* backward from the CPU's rstd on both sides, accumulating onto random values */
+    float *hr = buf_get(rstd, 0);
+    buf_set(rstd, hr);
+    float *s_dinp = host_randn(n, 1.0f, 0.0f), *s_dw = host_randn((size_t)C, 1.0f, 0.0f);
+    buf_t dinp = buf_from(s_dinp, n * sizeof(float)), dw = buf_from(s_dw, (size_t)C * sizeof(float));
+    buf_t dout = rand_buf(n, 1.0f, 0.0f);
+    EACH(s) be[s]->rmsnorm_backward(be[s], F(dinp, s), F(dw, s), F(dout, s), F(inp, s), F(w, s), F(rstd, s), N, C);
+    snprintf(name, sizeof name, "rmsnorm_backward N=%d C=%d", N, C);
+    report(name, worse(buf_rel(dinp), buf_rel(dw)), TOL_ELEM);
+    float *fi = buf_get(dinp, 1), *fw = buf_get(dw, 1);
+    be[1]->copy_to_device(be[1], dinp.p[1], s_dinp, dinp.bytes);
+    be[1]->copy_to_device(be[1], dw.p[1], s_dw, dw.bytes);
+    be[1]->rmsnorm_backward(be[1], F(dinp, 1), F(dw, 1), F(dout, 1), F(inp, 1), F(w, 1), F(rstd, 1), N, C);
+    report_repeat("rmsnorm_backward dinp", dinp, fi);
+    report_repeat("rmsnorm_backward dw", dw, fw);
+    free(fi), free(fw), free(hr), free(s_dinp), free(s_dw);
+    buf_free(&inp), buf_free(&w), buf_free(&out), buf_free(&rstd), buf_free(&dinp), buf_free(&dw), buf_free(&dout);
+}
+
+static void test_swiglu(int N, int C) {
+    char name[128];
+    size_t n = (size_t)N * C;
+    buf_t inp = rand_buf(2 * n, 2.5f, 0.0f), out = buf_new(n * sizeof(float));
+    EACH(s) be[s]->swiglu_forward(be[s], F(out, s), F(inp, s), N, C);
+    snprintf(name, sizeof name, "swiglu_forward N=%d C=%d", N, C);
+    report(name, buf_rel(out), TOL_ELEM);
+    buf_t dinp = rand_buf(2 * n, 1.0f, 0.0f), dout = rand_buf(n, 1.0f, 0.0f);
+    EACH(s) be[s]->swiglu_backward(be[s], F(dinp, s), F(inp, s), F(dout, s), N, C);
+    snprintf(name, sizeof name, "swiglu_backward N=%d C=%d", N, C);
+    report(name, buf_rel(dinp), TOL_ELEM);
+    buf_free(&inp), buf_free(&out), buf_free(&dinp), buf_free(&dout);
+}
+
+static void test_rope(int B, int T, int NH, int NG, int HS, int rot, float base, int off) {
+    char name[160];
+    const int G = NG ? NG : NH;
+    size_t n = (size_t)B * T * (NH + 2 * G) * HS;
+    rope_shape_t rs = {B, T, NH, NG, HS, rot, base, off};
+    buf_t x = rand_buf(n, 1.0f, 0.0f);
+    EACH(s) be[s]->rope_forward(be[s], F(x, s), &rs);
+    snprintf(name, sizeof name, "rope_forward B=%d T=%d NH=%d NG=%d HS=%d rot=%d base=%g off=%d", B, T, NH, NG, HS,
+             rot, base, off);
+    report(name, buf_rel(x), TOL_ELEM);
+    buf_t d = rand_buf(n, 1.0f, 0.0f);
+    EACH(s) be[s]->rope_backward(be[s], F(d, s), &rs);
+    snprintf(name, sizeof name, "rope_backward B=%d T=%d NH=%d NG=%d HS=%d rot=%d base=%g off=%d", B, T, NH, NG, HS,
+             rot, base, off);
+    report(name, buf_rel(d), TOL_ELEM);
+    buf_free(&x), buf_free(&d);
+}
+
+/* grouped-query attention, unfused and flash, against the CPU (backward from the
+ * CPU's probabilities / out and lse on both sides, onto random gradients) */
+static void test_attention_gqa(int T, int HS, int NH, int NG, int causal, int masked, float drop) {
+    const int B = 2, ld = (NH + 2 * NG) * HS, C = NH * HS;
+    const size_t nqkv = (size_t)B * T * ld, nout = (size_t)B * T * C, nprob = (size_t)B * NH * T * T;
+    const size_t nlse = (size_t)B * NH * T;
+    char label[96], name[160];
+    snprintf(label, sizeof label, "GQA NH=%d NG=%d T=%d HS=%d causal=%d mask=%d p=%.1f", NH, NG, T, HS, causal, masked,
+             drop);
+    float *hmask = xmalloc(sizeof(float) * (size_t)B * T);
+    for (int i = 0; i < B * T; i++) hmask[i] = 1.0f;
+    if (masked) hmask[3] = hmask[T - 1] = hmask[T + 0] = 0.0f;
+    buf_t mask = buf_from(hmask, sizeof(float) * (size_t)B * T);
+    buf_t qkv = rand_buf(nqkv, 1.0f, 0.0f), out = buf_new(nout * sizeof(float)), lse = buf_new(nlse * sizeof(float));
+    buf_t probs = buf_new(nprob * sizeof(float)), scratch = buf_new(nprob * sizeof(float));
+    buf_t dscratch = buf_new(nprob * sizeof(float));
+    rng_key_t key = {SEED | (0xabcdull << 40), rng_stream(RNG_PURPOSE_DROPOUT, 4, 1), 13};
+    attn_shape_t sh[2];
+    EACH(s) {
+        attn_shape_t a = {B, T, NH, HS, causal, masked ? F(mask, s) : NULL, drop, key, NG};
+        sh[s] = a;
+    }
+    float *start = host_randn(nqkv, 1.0f, 0.0f);
+    buf_t dqkv = buf_from(start, nqkv * sizeof(float)), dout = rand_buf(nout, 1.0f, 0.0f);
+
+    EACH(s) be[s]->attention_forward(be[s], F(out, s), F(probs, s), F(scratch, s), F(qkv, s), &sh[s]);
+    snprintf(name, sizeof name, "attention_forward %s", label);
+    report(name, worse(buf_rel(out), buf_rel(probs)), TOL_GEMM);
+    float *hp = buf_get(probs, 0);
+    buf_set(probs, hp);
+    EACH(s) {
+        be[s]->attention_backward(be[s], F(dqkv, s), F(scratch, s), F(dscratch, s), F(dout, s), F(qkv, s),
+                                  F(probs, s), &sh[s]);
+    }
+    snprintf(name, sizeof name, "attention_backward %s", label);
+    report(name, buf_rel(dqkv), TOL_GEMM);
+    void *first = buf_get(dqkv, 1);
+    be[1]->copy_to_device(be[1], dqkv.p[1], start, dqkv.bytes);
+    be[1]->attention_backward(be[1], F(dqkv, 1), F(scratch, 1), F(dscratch, 1), F(dout, 1), F(qkv, 1), F(probs, 1),
+                              &sh[1]);
+    report_repeat(name, dqkv, first);
+    free(first), free(hp);
+
+    EACH(s) be[s]->flash_attention_forward(be[s], F(out, s), F(lse, s), F(qkv, s), &sh[s]);
+    snprintf(name, sizeof name, "flash_attention_forward %s", label);
+    report(name, worse(buf_rel(out), lse_rel(lse)), TOL_GEMM);
+    float *ho = buf_get(out, 0), *hl = buf_get(lse, 0);
+    buf_set(out, ho), buf_set(lse, hl);
+    buf_set(dqkv, start);
+    EACH(s) be[s]->flash_attention_backward(be[s], F(dqkv, s), F(dout, s), F(qkv, s), F(out, s), F(lse, s), &sh[s]);
+    snprintf(name, sizeof name, "flash_attention_backward %s", label);
+    report(name, buf_rel(dqkv), TOL_GEMM);
+    first = buf_get(dqkv, 1);
+    be[1]->copy_to_device(be[1], dqkv.p[1], start, dqkv.bytes);
+    be[1]->flash_attention_backward(be[1], F(dqkv, 1), F(dout, 1), F(qkv, 1), F(out, 1), F(lse, 1), &sh[1]);
+    report_repeat(name, dqkv, first);
+    free(first), free(ho), free(hl), free(start), free(hmask);
+    buf_free(&mask), buf_free(&qkv), buf_free(&out), buf_free(&lse), buf_free(&probs), buf_free(&scratch);
+    buf_free(&dscratch), buf_free(&dqkv), buf_free(&dout);
+}
+
 /* ---------------------------------------------------------------- main */
 
 int main(void) {
@@ -783,6 +920,18 @@ int main(void) {
     test_has_inf_nan(37 * 70);
     test_cast(37 * 70);
     test_round_to(37 * 70);
+    test_rmsnorm(37, 70);
+    test_rmsnorm(300, 300);
+    test_swiglu(37, 70);
+    test_rope(2, 37, 6, 2, 64, 64, 10000.0f, 0);
+    test_rope(2, 37, 4, 0, 40, 20, 10000.0f, 5);
+    test_rope(1, 70, 8, 1, 128, 128, 500000.0f, 0);
+    for (int k = 0; k < 2; k++) {
+        float drop = k ? 0.1f : 0.0f;
+        test_attention_gqa(37, 8, 6, 2, 1, 0, drop);
+        test_attention_gqa(37, 8, 4, 1, 0, 1, drop);
+        test_attention_gqa(70, 64, 4, 2, 1, 1, drop);
+    }
 
     int rc = be[1]->sync(be[1], &err);
     report("sync (no recorded device error)", rc == 0 ? 0.0 : 1.0, 0.0);

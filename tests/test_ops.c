@@ -175,7 +175,7 @@ static void test_attention(int causal, int masked, float drop) {
     fill_normal(qkv, NQ, 1.0f, 31), fill_normal(R, NO, 1.0f, 32);
     for (int i = 0; i < B * T; i++) km[i] = 1.0f;
     if (masked) km[2] = km[5] = km[T + 0] = 0.0f; /* some keys of each batch row never attended */
-    attn_shape_t s = {B, T, NH, HS, causal, masked ? km : NULL, drop, {99, 7, 3}};
+    attn_shape_t s = {B, T, NH, HS, causal, masked ? km : NULL, drop, {99, 7, 3}, 0};
     be->attention_forward(be, out, probs, scratch, qkv, &s);
     at_ctx c = {to_d(qkv, NQ), malloc(sizeof(double) * NO), R, B, T, NH, HS, causal, s.key_mask, drop, s.key};
     at_loss(&c);
@@ -205,7 +205,7 @@ static void test_flash_attention(int T, int causal, int mask, float drop, int fd
     fill_normal(qkv, NQ, 1.0f, 33), fill_normal(R, NO, 1.0f, 34), fill_normal(g0, NQ, 1.0f, 35);
     for (int i = 0; i < B * T; i++) km[i] = mask == 2 && i >= T ? 0.0f : 1.0f;
     if (mask == 1) km[2] = km[5] = km[T + 0] = 0.0f;
-    attn_shape_t s = {B, T, NH, HS, causal, mask ? km : NULL, drop, {99, 7, 3}};
+    attn_shape_t s = {B, T, NH, HS, causal, mask ? km : NULL, drop, {99, 7, 3}, 0};
     char label[96];
     snprintf(label, sizeof label, "flash attention(T %d, causal %d, mask %d, dropout %g)", T, causal, mask, drop);
 

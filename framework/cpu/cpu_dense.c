@@ -1,8 +1,8 @@
-/* cpu_dense.c — embeddings, LayerNorm and linear layers on the CPU.
+/* cpu_dense.c — embeddings, LayerNorm, RMSNorm and linear layers on the CPU.
  *
  * Linear layers go through OpenBLAS sgemm (OpenMP build: called inside our own
  * parallel regions it runs single-threaded, outside it uses all threads).
- * Reductions over rows (bias, LayerNorm and embedding gradients) are split by
+ * Reductions over rows (bias, norm weight and embedding gradients) are split by
  * column blocks and walk the rows in order, so results do not depend on the
  * thread count. */
 #include <cblas.h>
@@ -143,6 +143,68 @@ void cpu_layernorm_backward(backend_t *be, float *dinp, float *dw, float *db, co
             if (dw) dw[c] += aw[c - c0];
             if (db) db[c] += ab[c - c0];
         }
+    }
+}
+
+/* ---- RMSNorm: y = x * rstd * w, rstd = 1/sqrt(mean(x^2) + eps) (no mean, no bias) */
+
+/* one row: the mean square in fp32 in index order (both forward entries) */
+static void rmsnorm_row(float *o, float *rstd, const float *x, const float *w, int C, float eps) {
+    float ms = 0.0f;
+    for (int c = 0; c < C; c++) ms += x[c] * x[c];
+    ms /= (float)C;
+    float s = 1.0f / sqrtf(ms + eps);
+    for (int c = 0; c < C; c++) o[c] = x[c] * s * w[c];
+    *rstd = s;
+}
+
+void cpu_rmsnorm_forward(backend_t *be, float *out, float *rstd, const float *inp, const float *w, int N, int C,
+                         float eps) {
+    (void)be;
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) rmsnorm_row(out + (size_t)n * C, &rstd[n], inp + (size_t)n * C, w, C, eps);
+}
+
+void cpu_residual_rmsnorm_forward(backend_t *be, float *sum, float *out, float *rstd, const float *a, const float *b,
+                                  const float *w, int N, int C, float eps) {
+    (void)be;
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        size_t r = (size_t)n * C;
+        for (int c = 0; c < C; c++) sum[r + c] = a[r + c] + b[r + c];
+        rmsnorm_row(out + r, &rstd[n], sum + r, w, C, eps);
+    }
+}
+
+/* with xhat = x * s and dn = w * dout: dx = s * (dn - xhat * mean(dn * xhat));
+ * dw = sum over rows of xhat * dout (NULL dinp or dw skips that term) */
+void cpu_rmsnorm_backward(backend_t *be, float *dinp, float *dw, const float *dout, const float *inp, const float *w,
+                          const float *rstd, int N, int C) {
+    (void)be;
+    if (dinp) {
+#pragma omp parallel for schedule(static)
+        for (int n = 0; n < N; n++) {
+            const float *x = inp + (size_t)n * C, *g = dout + (size_t)n * C;
+            float *d = dinp + (size_t)n * C;
+            float s = rstd[n], dnorm_norm_mean = 0.0f;
+            for (int c = 0; c < C; c++) dnorm_norm_mean += w[c] * g[c] * (x[c] * s);
+            dnorm_norm_mean /= (float)C;
+            for (int c = 0; c < C; c++) d[c] += (w[c] * g[c] - x[c] * s * dnorm_norm_mean) * s;
+        }
+    }
+    if (!dw) return;
+    /* weight gradient: column blocks, rows in order */
+    int nblk = (C + CPU_COL_BLOCK - 1) / CPU_COL_BLOCK;
+#pragma omp parallel for schedule(static)
+    for (int blk = 0; blk < nblk; blk++) {
+        int c0 = blk * CPU_COL_BLOCK, c1 = c0 + CPU_COL_BLOCK < C ? c0 + CPU_COL_BLOCK : C;
+        float aw[CPU_COL_BLOCK] = {0};
+        for (int n = 0; n < N; n++) {
+            const float *x = inp + (size_t)n * C, *g = dout + (size_t)n * C;
+            float s = rstd[n];
+            for (int c = c0; c < c1; c++) aw[c - c0] += x[c] * s * g[c];
+        }
+        for (int c = c0; c < c1; c++) dw[c] += aw[c - c0];
     }
 }
 

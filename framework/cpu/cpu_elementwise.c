@@ -1,4 +1,4 @@
-/* cpu_elementwise.c — GELU, dropout, add/axpy, softmax cross-entropy passes,
+/* cpu_elementwise.c — GELU, SwiGLU, dropout, add/axpy, softmax cross-entropy passes,
  * deterministic reductions, AdamW and precision casts on the CPU. */
 #include <math.h>
 #include <stdint.h>
@@ -45,6 +45,35 @@ void cpu_gelu_backward(backend_t *be, float *dinp, const float *inp, const float
             float cdf = 0.5f * (1.0f + erff(x * 0.70710678118654752f));
             float pdf = 0.3989422804014327f * expf(-0.5f * x * x);
             dinp[i] += (cdf + x * pdf) * dout[i];
+        }
+    }
+}
+
+/* SwiGLU over rows [gate(C) | up(C)]: out = silu(gate) * up, silu(x) = x * sigmoid(x);
+ * silu'(x) = sigmoid(x) * (1 + x * (1 - sigmoid(x))) */
+void cpu_swiglu_forward(backend_t *be, float *out, const float *inp, int N, int C) {
+    (void)be;
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *gate = inp + (size_t)n * 2 * C, *up = gate + C;
+        float *o = out + (size_t)n * C;
+        for (int c = 0; c < C; c++) {
+            float x = gate[c], sig = 1.0f / (1.0f + expf(-x));
+            o[c] = x * sig * up[c];
+        }
+    }
+}
+
+void cpu_swiglu_backward(backend_t *be, float *dinp, const float *inp, const float *dout, int N, int C) {
+    (void)be;
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *gate = inp + (size_t)n * 2 * C, *up = gate + C, *g = dout + (size_t)n * C;
+        float *dgate = dinp + (size_t)n * 2 * C, *dup = dgate + C;
+        for (int c = 0; c < C; c++) {
+            float x = gate[c], sig = 1.0f / (1.0f + expf(-x));
+            dgate[c] += g[c] * up[c] * sig * (1.0f + x * (1.0f - sig));
+            dup[c] += g[c] * x * sig;
         }
     }
 }

@@ -13,9 +13,12 @@
  *             rowsum(P * dP) = dout_t . out_t (= D_t, as out_t = sum_j Pd_tj v_j);
  *             dS = P (dP - D); dq_t += dS k / sqrt(HS); dk_j += dS q_t / sqrt(HS);
  *             dv_j += Pd_tj dout_t.
+ * With grouped-query attention (backend.h's layout) query head h reads the
+ * k and v of its group h / (NH/NG); dk and dv sum over the group's heads.
  * The dropout index of (b, h, t, j) is attention_forward's, ((b*NH + h)*T + t)*T + j,
- * so both ops drop the same probabilities. The (batch, head) pairs run in
- * parallel, each in a fixed order, so results do not depend on the thread count. */
+ * so both ops drop the same probabilities. Forward runs the (batch, head) pairs
+ * in parallel, backward the (batch, group) pairs with the group's heads in
+ * order, each in a fixed order, so results do not depend on the thread count. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -23,6 +26,10 @@
 #include "cpu_ops.h"
 
 #define FLASH_TILE 64
+
+/* column of query head h's q in a qkv row, and of its group's k (v follows k) */
+static inline size_t q_col(int h, int R, int HS) { return ((size_t)(h / R) * (R + 2) + h % R) * HS; }
+static inline size_t k_col(int g, int R, int HS) { return ((size_t)g * (R + 2) + R) * HS; }
 
 static inline int key_allowed(const attn_shape_t *s, int b, int t, int j) {
     if (s->causal && j > t) return 0;
@@ -54,14 +61,15 @@ static inline float dot(const float *a, const float *b, int n) {
 void cpu_flash_attention_forward(backend_t *be, float *out, float *lse, const float *qkv,
                                  const attn_shape_t *s) {
     (void)be;
-    const int B = s->B, T = s->T, NH = s->NH, HS = s->HS;
-    const int ld = 3 * NH * HS, C = NH * HS;
+    const int B = s->B, T = s->T, NH = s->NH, HS = s->HS, R = NH / attn_groups(s);
+    const int ld = attn_qkv_width(s), C = NH * HS;
     const float scale = 1.0f / sqrtf((float)HS), drop = s->dropout;
     const float dscale = drop > 0.0f ? 1.0f / (1.0f - drop) : 1.0f;
 #pragma omp parallel for schedule(static)
     for (int bh = 0; bh < B * NH; bh++) {
         int b = bh / NH, h = bh % NH;
-        const float *q0 = qkv + (size_t)b * T * ld + (size_t)h * 3 * HS;
+        const float *q0 = qkv + (size_t)b * T * ld + q_col(h, R, HS);
+        const float *k0 = qkv + (size_t)b * T * ld + k_col(h / R, R, HS); /* v at k0 + HS */
         keep_cache_t kc = {UINT64_MAX, {0}};
         for (int t = 0; t < T; t++) {
             const float *q = q0 + (size_t)t * ld;
@@ -75,7 +83,7 @@ void cpu_flash_attention_forward(backend_t *be, float *out, float *lse, const fl
                 float tmax = -INFINITY;
                 for (int jj = 0; jj < jn; jj++) {
                     int j = j0 + jj;
-                    sc[jj] = key_allowed(s, b, t, j) ? scale * dot(q, q0 + (size_t)j * ld + HS, HS) : -INFINITY;
+                    sc[jj] = key_allowed(s, b, t, j) ? scale * dot(q, k0 + (size_t)j * ld, HS) : -INFINITY;
                     if (sc[jj] > tmax) tmax = sc[jj];
                 }
                 if (tmax == -INFINITY) continue; /* no allowed key in this tile */
@@ -90,7 +98,7 @@ void cpu_flash_attention_forward(backend_t *be, float *out, float *lse, const fl
                     l += e;
                     if (drop > 0.0f && !keep_at(&kc, s->key, row + (uint64_t)j, drop)) continue;
                     float w = e * dscale;
-                    const float *v = q0 + (size_t)j * ld + 2 * HS;
+                    const float *v = k0 + (size_t)j * ld + HS;
                     for (int d = 0; d < HS; d++) o[d] += w * v[d];
                 }
                 m = mnew;
@@ -110,42 +118,47 @@ void cpu_flash_attention_forward(backend_t *be, float *out, float *lse, const fl
 void cpu_flash_attention_backward(backend_t *be, float *dqkv, const float *dout, const float *qkv,
                                   const float *out, const float *lse, const attn_shape_t *s) {
     (void)be;
-    const int B = s->B, T = s->T, NH = s->NH, HS = s->HS;
-    const int ld = 3 * NH * HS, C = NH * HS;
+    const int B = s->B, T = s->T, NH = s->NH, HS = s->HS, NG = attn_groups(s), R = NH / NG;
+    const int ld = attn_qkv_width(s), C = NH * HS;
     const float scale = 1.0f / sqrtf((float)HS), drop = s->dropout;
     const float dscale = drop > 0.0f ? 1.0f / (1.0f - drop) : 1.0f;
 #pragma omp parallel for schedule(static)
-    for (int bh = 0; bh < B * NH; bh++) {
-        int b = bh / NH, h = bh % NH;
-        const float *q0 = qkv + (size_t)b * T * ld + (size_t)h * 3 * HS;
-        float *dq0 = dqkv + (size_t)b * T * ld + (size_t)h * 3 * HS;
-        keep_cache_t kc = {UINT64_MAX, {0}};
-        for (int t = 0; t < T; t++) {
-            float lt = lse[(size_t)bh * T + t];
-            if (lt == -INFINITY) continue; /* the row saw no key: no gradient */
-            const float *q = q0 + (size_t)t * ld;
-            float *dq = dq0 + (size_t)t * ld;
-            const float *dO = dout + ((size_t)b * T + t) * C + (size_t)h * HS;
-            const float *O = out + ((size_t)b * T + t) * C + (size_t)h * HS;
-            uint64_t row = ((uint64_t)bh * T + t) * T;
-            float D = dot(dO, O, HS);
-            int jend = s->causal ? t + 1 : T;
-            for (int j = 0; j < jend; j++) {
-                if (!key_allowed(s, b, t, j)) continue;
-                const float *k = q0 + (size_t)j * ld + HS, *v = k + HS;
-                float *dk = dq0 + (size_t)j * ld + HS, *dv = dk + HS;
-                float p = expf(scale * dot(q, k, HS) - lt);
-                float dp = dot(dO, v, HS), pd = p;
-                if (drop > 0.0f) {
-                    int keep = keep_at(&kc, s->key, row + (uint64_t)j, drop);
-                    dp = keep ? dp * dscale : 0.0f;
-                    pd = keep ? p * dscale : 0.0f;
-                }
-                float ds = scale * p * (dp - D);
-                for (int d = 0; d < HS; d++) {
-                    dv[d] += pd * dO[d];
-                    dq[d] += ds * k[d];
-                    dk[d] += ds * q[d];
+    for (int bg = 0; bg < B * NG; bg++) {
+        int b = bg / NG, g = bg % NG;
+        const float *k0 = qkv + (size_t)b * T * ld + k_col(g, R, HS); /* v at k0 + HS */
+        float *dk0 = dqkv + (size_t)b * T * ld + k_col(g, R, HS);
+        for (int h = g * R; h < (g + 1) * R; h++) { /* the group's query heads, in order */
+            int bh = b * NH + h;
+            const float *q0 = qkv + (size_t)b * T * ld + q_col(h, R, HS);
+            float *dq0 = dqkv + (size_t)b * T * ld + q_col(h, R, HS);
+            keep_cache_t kc = {UINT64_MAX, {0}};
+            for (int t = 0; t < T; t++) {
+                float lt = lse[(size_t)bh * T + t];
+                if (lt == -INFINITY) continue; /* the row saw no key: no gradient */
+                const float *q = q0 + (size_t)t * ld;
+                float *dq = dq0 + (size_t)t * ld;
+                const float *dO = dout + ((size_t)b * T + t) * C + (size_t)h * HS;
+                const float *O = out + ((size_t)b * T + t) * C + (size_t)h * HS;
+                uint64_t row = ((uint64_t)bh * T + t) * T;
+                float D = dot(dO, O, HS);
+                int jend = s->causal ? t + 1 : T;
+                for (int j = 0; j < jend; j++) {
+                    if (!key_allowed(s, b, t, j)) continue;
+                    const float *k = k0 + (size_t)j * ld, *v = k + HS;
+                    float *dk = dk0 + (size_t)j * ld, *dv = dk + HS;
+                    float p = expf(scale * dot(q, k, HS) - lt);
+                    float dp = dot(dO, v, HS), pd = p;
+                    if (drop > 0.0f) {
+                        int keep = keep_at(&kc, s->key, row + (uint64_t)j, drop);
+                        dp = keep ? dp * dscale : 0.0f;
+                        pd = keep ? p * dscale : 0.0f;
+                    }
+                    float ds = scale * p * (dp - D);
+                    for (int d = 0; d < HS; d++) {
+                        dv[d] += pd * dO[d];
+                        dq[d] += ds * k[d];
+                        dk[d] += ds * q[d];
+                    }
                 }
             }
         }

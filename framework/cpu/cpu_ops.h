@@ -1,7 +1,8 @@
 /* cpu_ops.h — the CPU backend's op functions, shared by its source files.
- * Each file implements one family: cpu_dense.c (embeddings, LayerNorm, linear),
- * cpu_attention.c, cpu_flash_attention.c (the fused attention), cpu_elementwise.c
- * (GELU, dropout, add, cross-entropy, reductions, AdamW, casts). cpu_backend.c
+ * Each file implements one family: cpu_dense.c (embeddings, LayerNorm, RMSNorm,
+ * linear), cpu_attention.c, cpu_flash_attention.c (the fused attention),
+ * cpu_rope.c (rotary position embedding), cpu_elementwise.c (GELU, SwiGLU,
+ * dropout, add, cross-entropy, reductions, AdamW, casts). cpu_backend.c
  * assembles the table. */
 #ifndef MEGAC_CPU_OPS_H
 #define MEGAC_CPU_OPS_H
@@ -25,6 +26,12 @@ void cpu_residual_layernorm_forward(backend_t *be, float *sum, float *out, float
 void cpu_layernorm_backward(backend_t *be, float *dinp, float *dw, float *db, const float *dout,
                             const float *inp, const float *w, const float *mean, const float *rstd,
                             int N, int C);
+void cpu_rmsnorm_forward(backend_t *be, float *out, float *rstd, const float *inp, const float *w, int N, int C,
+                         float eps);
+void cpu_residual_rmsnorm_forward(backend_t *be, float *sum, float *out, float *rstd, const float *a, const float *b,
+                                  const float *w, int N, int C, float eps);
+void cpu_rmsnorm_backward(backend_t *be, float *dinp, float *dw, const float *dout, const float *inp, const float *w,
+                          const float *rstd, int N, int C);
 void cpu_matmul_forward(backend_t *be, float *out, const float *inp, const float *w,
                         const float *bias, int N, int IC, int OC);
 void cpu_matmul_backward(backend_t *be, float *dinp, float *dw, float *dbias, const float *dout,
@@ -40,9 +47,15 @@ void cpu_flash_attention_forward(backend_t *be, float *out, float *lse, const fl
 void cpu_flash_attention_backward(backend_t *be, float *dqkv, const float *dout, const float *qkv,
                                   const float *out, const float *lse, const attn_shape_t *s);
 
+/* cpu_rope.c */
+void cpu_rope_forward(backend_t *be, float *qkv, const rope_shape_t *s);
+void cpu_rope_backward(backend_t *be, float *dqkv, const rope_shape_t *s);
+
 void cpu_gelu_forward(backend_t *be, float *out, const float *inp, size_t n, int tanh_form);
 void cpu_gelu_backward(backend_t *be, float *dinp, const float *inp, const float *dout, size_t n,
                        int tanh_form);
+void cpu_swiglu_forward(backend_t *be, float *out, const float *inp, int N, int C);
+void cpu_swiglu_backward(backend_t *be, float *dinp, const float *inp, const float *dout, int N, int C);
 void cpu_tanh_forward(backend_t *be, float *out, const float *inp, size_t n);
 void cpu_tanh_backward(backend_t *be, float *dinp, const float *out, const float *dout, size_t n);
 void cpu_add(backend_t *be, float *out, const float *a, const float *b, size_t n);

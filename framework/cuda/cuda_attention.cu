@@ -1,8 +1,13 @@
-/* cuda_attention.cu — multi-head scaled dot-product attention on the GPU.
+/* cuda_attention.cu — multi-head and grouped-query scaled dot-product attention
+ * on the GPU.
  *
- * The same computation as cpu_attention.c. For each batch b, the heads are one
- * cuBLAS strided-batched sgemm (head h's Q, K, V start at column h*3*HS of the
- * fused qkv rows; row-major [T, HS] slices are read as column-major [HS, T]):
+ * The same computation as cpu_attention.c. The fused qkv rows hold groups of
+ * [q_1..q_R k v] (backend.h; R = NH/NG query heads per key/value head, R = 1
+ * for multi-head). For each batch b and each r < R, the heads g*R + r of all
+ * NG groups are one cuBLAS strided-batched sgemm (group stride (R+2)*HS in the
+ * qkv rows, R*T*T in probs, R*HS in out; row-major [T, HS] slices are read as
+ * column-major [HS, T]); with R = 1 that is one sgemm over the NH heads. dK and
+ * dV add the group's heads r = 0..R-1 in order (deterministic):
  *   forward:  S = Q K^T / sqrt(HS); P = softmax(S) over allowed keys (causal and/or
  *             key mask); Pd = dropout(P); O = Pd V
  *   backward: dPd = dO V^T; dV += Pd^T dO; dP = dropout'(dPd);
@@ -21,6 +26,17 @@ static int head_gemm(backend_t *be, const char *op, cublasOperation_t ta, cublas
                         cublasSgemmStridedBatched(cuda_state(be)->blas, ta, tb, m, n, k, &alpha, A,
                                                   lda, sa, Bm, ldb, sb, &beta, Cm, ldc, sc, heads),
                         op, "cublasSgemmStridedBatched");
+}
+
+/* 1 when there is work and the shape is valid; 0 for an empty shape (nothing to
+ * do) or when NG does not divide NH (recorded) */
+static int attn_dims_ok(backend_t *be, const char *op, const attn_shape_t *s) {
+    if (s->B <= 0 || s->T <= 0 || s->NH <= 0 || s->HS <= 0) return 0;
+    if (s->NH % attn_groups(s) != 0) {
+        cuda_record(be, op, "launch", "the query groups do not divide the heads");
+        return 0;
+    }
+    return 1;
 }
 
 static __device__ __forceinline__ int key_allowed(const float *key_mask, int causal, int T, int b,
@@ -93,19 +109,20 @@ static __global__ void attention_dsoftmax_kernel(float *dp, const float *probs, 
 void cuda_attention_forward(backend_t *be, float *out, float *probs, float *scratch,
                             const float *qkv, const attn_shape_t *s) {
     const char *op = "attention_forward";
-    const int B = s->B, T = s->T, NH = s->NH, HS = s->HS;
-    if (B <= 0 || T <= 0 || NH <= 0 || HS <= 0) return;
-    const int ld = 3 * NH * HS, C = NH * HS;
+    const int B = s->B, T = s->T, NH = s->NH, HS = s->HS, NG = attn_groups(s);
+    if (!attn_dims_ok(be, op, s)) return;
+    const int ld = attn_qkv_width(s), C = NH * HS, R = NH / NG;
     const float scale = 1.0f / sqrtf((float)HS);
-    const long long TT = (long long)T * T, hs3 = 3LL * HS;
+    const long long TT = (long long)T * T, gs = (long long)(R + 2) * HS;
     const float drop = s->dropout;
     /* S^T (col-major [T,T]) = K^T Q, scaled */
-    for (int b = 0; b < B; b++) {
-        const float *q = qkv + (size_t)b * T * ld;
-        if (!head_gemm(be, op, CUBLAS_OP_T, CUBLAS_OP_N, T, T, HS, scale, q + HS, ld, hs3, q, ld,
-                       hs3, 0.0f, probs + (size_t)b * NH * TT, T, TT, NH))
-            return;
-    }
+    for (int b = 0; b < B; b++)
+        for (int r = 0; r < R; r++) {
+            const float *q = qkv + (size_t)b * T * ld + (size_t)r * HS, *k = qkv + (size_t)b * T * ld + (size_t)R * HS;
+            if (!head_gemm(be, op, CUBLAS_OP_T, CUBLAS_OP_N, T, T, HS, scale, k, ld, gs, q, ld, gs, 0.0f,
+                           probs + ((size_t)b * NH + r) * TT, T, R * TT, NG))
+                return;
+        }
     size_t rows = (size_t)B * NH * T;
     attention_softmax_kernel<<<(unsigned)((rows + CUDA_ROWS_PER_BLOCK - 1) / CUDA_ROWS_PER_BLOCK),
                                CUDA_THREADS>>>(probs, scratch, s->key_mask, s->causal, NH, T, rows,
@@ -113,23 +130,24 @@ void cuda_attention_forward(backend_t *be, float *out, float *probs, float *scra
     if (!cuda_launched(be, op, "attention_softmax_kernel")) return;
     const float *pd = drop > 0.0f ? scratch : probs;
     /* O^T (col-major [HS,T], ld C) = V^T-as-stored x Pd^T-as-stored */
-    for (int b = 0; b < B; b++) {
-        const float *v = qkv + (size_t)b * T * ld + 2 * HS;
-        if (!head_gemm(be, op, CUBLAS_OP_N, CUBLAS_OP_N, HS, T, T, 1.0f, v, ld, hs3,
-                       pd + (size_t)b * NH * TT, T, TT, 0.0f, out + (size_t)b * T * C, C, HS, NH))
-            return;
-    }
+    for (int b = 0; b < B; b++)
+        for (int r = 0; r < R; r++) {
+            const float *v = qkv + (size_t)b * T * ld + (size_t)(R + 1) * HS;
+            if (!head_gemm(be, op, CUBLAS_OP_N, CUBLAS_OP_N, HS, T, T, 1.0f, v, ld, gs, pd + ((size_t)b * NH + r) * TT,
+                           T, R * TT, 0.0f, out + (size_t)b * T * C + (size_t)r * HS, C, (long long)R * HS, NG))
+                return;
+        }
 }
 
 void cuda_attention_backward(backend_t *be, float *dqkv, float *scratch, float *dscratch,
                              const float *dout, const float *qkv, const float *probs,
                              const attn_shape_t *s) {
     const char *op = "attention_backward";
-    const int B = s->B, T = s->T, NH = s->NH, HS = s->HS;
-    if (B <= 0 || T <= 0 || NH <= 0 || HS <= 0) return;
-    const int ld = 3 * NH * HS, C = NH * HS;
+    const int B = s->B, T = s->T, NH = s->NH, HS = s->HS, NG = attn_groups(s);
+    if (!attn_dims_ok(be, op, s)) return;
+    const int ld = attn_qkv_width(s), C = NH * HS, R = NH / NG;
     const float scale = 1.0f / sqrtf((float)HS);
-    const long long TT = (long long)T * T, hs3 = 3LL * HS;
+    const long long TT = (long long)T * T, gs = (long long)(R + 2) * HS, os = (long long)R * HS;
     const float drop = s->dropout;
     size_t rows = (size_t)B * NH * T, total = rows * (size_t)T;
     const float *pd = probs;
@@ -139,34 +157,36 @@ void cuda_attention_backward(backend_t *be, float *dqkv, float *scratch, float *
         if (!cuda_launched(be, op, "cuda_dropout_kernel")) return;
         pd = scratch;
     }
-    for (int b = 0; b < B; b++) {
-        const float *q = qkv + (size_t)b * T * ld, *v = q + 2 * HS;
-        const float *dO = dout + (size_t)b * T * C;
-        float *dv = dqkv + (size_t)b * T * ld + 2 * HS;
-        float *dp = dscratch + (size_t)b * NH * TT;
-        /* dPd = dO V^T */
-        if (!head_gemm(be, op, CUBLAS_OP_T, CUBLAS_OP_N, T, T, HS, 1.0f, v, ld, hs3, dO, C, HS,
-                       0.0f, dp, T, TT, NH))
-            return;
-        /* dV += Pd^T dO */
-        if (!head_gemm(be, op, CUBLAS_OP_N, CUBLAS_OP_T, HS, T, T, 1.0f, dO, C, HS,
-                       pd + (size_t)b * NH * TT, T, TT, 1.0f, dv, ld, hs3, NH))
-            return;
-    }
+    for (int b = 0; b < B; b++)
+        for (int r = 0; r < R; r++) {
+            const float *v = qkv + (size_t)b * T * ld + (size_t)(R + 1) * HS;
+            const float *dO = dout + (size_t)b * T * C + (size_t)r * HS;
+            float *dv = dqkv + (size_t)b * T * ld + (size_t)(R + 1) * HS;
+            float *dp = dscratch + ((size_t)b * NH + r) * TT;
+            /* dPd = dO V^T */
+            if (!head_gemm(be, op, CUBLAS_OP_T, CUBLAS_OP_N, T, T, HS, 1.0f, v, ld, gs, dO, C, os, 0.0f, dp, T, R * TT,
+                           NG))
+                return;
+            /* dV += Pd^T dO */
+            if (!head_gemm(be, op, CUBLAS_OP_N, CUBLAS_OP_T, HS, T, T, 1.0f, dO, C, os,
+                           pd + ((size_t)b * NH + r) * TT, T, R * TT, 1.0f, dv, ld, gs, NG))
+                return;
+        }
     attention_dsoftmax_kernel<<<(unsigned)((rows + CUDA_ROWS_PER_BLOCK - 1) / CUDA_ROWS_PER_BLOCK),
                                 CUDA_THREADS>>>(dscratch, probs, rows, T, drop, s->key);
     if (!cuda_launched(be, op, "attention_dsoftmax_kernel")) return;
-    for (int b = 0; b < B; b++) {
-        const float *q = qkv + (size_t)b * T * ld, *k = q + HS;
-        float *dq = dqkv + (size_t)b * T * ld, *dk = dq + HS;
-        const float *ds = dscratch + (size_t)b * NH * TT;
-        /* dQ += dS K / sqrt(HS) */
-        if (!head_gemm(be, op, CUBLAS_OP_N, CUBLAS_OP_N, HS, T, T, scale, k, ld, hs3, ds, T, TT,
-                       1.0f, dq, ld, hs3, NH))
-            return;
-        /* dK += dS^T Q / sqrt(HS) */
-        if (!head_gemm(be, op, CUBLAS_OP_N, CUBLAS_OP_T, HS, T, T, scale, q, ld, hs3, ds, T, TT,
-                       1.0f, dk, ld, hs3, NH))
-            return;
-    }
+    for (int b = 0; b < B; b++)
+        for (int r = 0; r < R; r++) {
+            const float *q = qkv + (size_t)b * T * ld + (size_t)r * HS, *k = qkv + (size_t)b * T * ld + (size_t)R * HS;
+            float *dq = dqkv + (size_t)b * T * ld + (size_t)r * HS, *dk = dqkv + (size_t)b * T * ld + (size_t)R * HS;
+            const float *ds = dscratch + ((size_t)b * NH + r) * TT;
+            /* dQ += dS K / sqrt(HS) */
+            if (!head_gemm(be, op, CUBLAS_OP_N, CUBLAS_OP_N, HS, T, T, scale, k, ld, gs, ds, T, R * TT, 1.0f, dq, ld,
+                           gs, NG))
+                return;
+            /* dK += dS^T Q / sqrt(HS) */
+            if (!head_gemm(be, op, CUBLAS_OP_N, CUBLAS_OP_T, HS, T, T, scale, q, ld, gs, ds, T, R * TT, 1.0f, dk, ld,
+                           gs, NG))
+                return;
+        }
 }

@@ -1,11 +1,11 @@
-/* cuda_dense.cu — embeddings, LayerNorm and linear layers on the GPU.
+/* cuda_dense.cu — embeddings, LayerNorm, RMSNorm and linear layers on the GPU.
  *
  * Linear layers go through cuBLAS sgemm: a row-major [R, K] matrix is the
  * column-major [K, R] matrix at the same address, so each product is written
  * transposed. Reductions over rows never use atomics:
  *  - embedding and position gradients walk the rows of one output element in
  *    row order, exactly as the CPU does (bitwise-identical results);
- *  - bias and LayerNorm weight gradients split the rows of each column over
+ *  - bias and LayerNorm/RMSNorm weight gradients split the rows of each column over
  *    COL_LANES threads by a fixed stride and add the partials in lane order. */
 #include "cuda_ops.cuh"
 
@@ -215,6 +215,93 @@ void cuda_layernorm_backward(backend_t *be, float *dinp, float *dw, float *db, c
         unsigned grid = (unsigned)((C + COL_TILE - 1) / COL_TILE);
         layernorm_backward_wb_kernel<<<grid, block>>>(dw, db, dout, inp, mean, rstd, N, C);
         cuda_launched(be, "layernorm_backward", "layernorm_backward_wb_kernel");
+    }
+}
+
+/* ---------------------------------------------------------------- RMSNorm */
+
+/* y = x * rstd * w, rstd = 1/sqrt(mean(x^2) + eps); one warp per row; with `a2`,
+ * the row is first written as inp + a2 into `sum` (the fused residual add) */
+static __global__ void rmsnorm_forward_kernel(float *out, float *rstd, float *sum, const float *inp, const float *a2,
+                                              const float *w, int N, int C, float eps) {
+    int row = blockIdx.x * CUDA_ROWS_PER_BLOCK + threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (row >= N) return;
+    const float *x = inp + (size_t)row * C;
+    if (a2) {
+        const float *y = a2 + (size_t)row * C;
+        float *s = sum + (size_t)row * C;
+        for (int c = lane; c < C; c += 32) s[c] = x[c] + y[c];
+        __syncwarp();
+        x = s;
+    }
+    float *o = out + (size_t)row * C;
+    float ms = 0.0f;
+    for (int c = lane; c < C; c += 32) ms += x[c] * x[c];
+    ms = warp_sum(ms) / (float)C;
+    float s = 1.0f / sqrtf(ms + eps);
+    for (int c = lane; c < C; c += 32) o[c] = x[c] * s * w[c];
+    if (lane == 0) rstd[row] = s;
+}
+
+void cuda_rmsnorm_forward(backend_t *be, float *out, float *rstd, const float *inp, const float *w, int N, int C,
+                          float eps) {
+    if (N <= 0 || C <= 0) return;
+    rmsnorm_forward_kernel<<<cuda_row_blocks(N), CUDA_THREADS>>>(out, rstd, NULL, inp, NULL, w, N, C, eps);
+    cuda_launched(be, "rmsnorm_forward", "rmsnorm_forward_kernel");
+}
+
+void cuda_residual_rmsnorm_forward(backend_t *be, float *sum, float *out, float *rstd, const float *a, const float *b,
+                                   const float *w, int N, int C, float eps) {
+    if (N <= 0 || C <= 0) return;
+    rmsnorm_forward_kernel<<<cuda_row_blocks(N), CUDA_THREADS>>>(out, rstd, sum, a, b, w, N, C, eps);
+    cuda_launched(be, "residual_rmsnorm_forward", "rmsnorm_forward_kernel");
+}
+
+/* input gradient, one warp per row: dx = s * (w*g - xhat * mean(w*g*xhat)), xhat = x*s */
+static __global__ void rmsnorm_backward_inp_kernel(float *dinp, const float *dout, const float *inp, const float *w,
+                                                   const float *rstd, int N, int C) {
+    int row = blockIdx.x * CUDA_ROWS_PER_BLOCK + threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (row >= N) return;
+    const float *x = inp + (size_t)row * C, *g = dout + (size_t)row * C;
+    float *d = dinp + (size_t)row * C;
+    float s = rstd[row], dnorm_norm_mean = 0.0f;
+    for (int c = lane; c < C; c += 32) dnorm_norm_mean += w[c] * g[c] * (x[c] * s);
+    dnorm_norm_mean = warp_sum(dnorm_norm_mean) / (float)C;
+    for (int c = lane; c < C; c += 32) d[c] += (w[c] * g[c] - x[c] * s * dnorm_norm_mean) * s;
+}
+
+/* weight gradient: block = COL_TILE columns x COL_LANES row lanes */
+static __global__ void rmsnorm_backward_w_kernel(float *dw, const float *dout, const float *inp, const float *rstd,
+                                                 int N, int C) {
+    __shared__ float sw[COL_LANES][COL_TILE + 1];
+    int tx = threadIdx.x, ty = threadIdx.y;
+    int c = blockIdx.x * COL_TILE + tx;
+    float aw = 0.0f;
+    if (c < C)
+        for (int n = ty; n < N; n += COL_LANES) {
+            size_t i = (size_t)n * C + c;
+            aw += inp[i] * rstd[n] * dout[i];
+        }
+    sw[ty][tx] = aw;
+    __syncthreads();
+    if (ty != 0 || c >= C) return;
+    float tw = 0.0f;
+    for (int y = 0; y < COL_LANES; y++) tw += sw[y][tx];
+    dw[c] += tw;
+}
+
+void cuda_rmsnorm_backward(backend_t *be, float *dinp, float *dw, const float *dout, const float *inp, const float *w,
+                           const float *rstd, int N, int C) {
+    if (N <= 0 || C <= 0) return;
+    if (dinp) {
+        rmsnorm_backward_inp_kernel<<<cuda_row_blocks(N), CUDA_THREADS>>>(dinp, dout, inp, w, rstd, N, C);
+        if (!cuda_launched(be, "rmsnorm_backward", "rmsnorm_backward_inp_kernel")) return;
+    }
+    if (dw) {
+        dim3 block(COL_TILE, COL_LANES);
+        unsigned grid = (unsigned)((C + COL_TILE - 1) / COL_TILE);
+        rmsnorm_backward_w_kernel<<<grid, block>>>(dw, dout, inp, rstd, N, C);
+        cuda_launched(be, "rmsnorm_backward", "rmsnorm_backward_w_kernel");
     }
 }
 

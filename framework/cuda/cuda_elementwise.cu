@@ -1,4 +1,4 @@
-/* cuda_elementwise.cu — GELU, dropout, add/axpy, softmax cross-entropy passes,
+/* cuda_elementwise.cu — GELU, SwiGLU, dropout, add/axpy, softmax cross-entropy passes,
  * deterministic reductions, AdamW, the inf/NaN check and precision casts on
  * the GPU; the same formulas as cpu_elementwise.c.
  *
@@ -53,6 +53,43 @@ void cuda_gelu_backward(backend_t *be, float *dinp, const float *inp, const floa
     gelu_backward_kernel<<<cuda_blocks(n, CUDA_THREADS), CUDA_THREADS>>>(dinp, inp, dout, n,
                                                                          tanh_form);
     cuda_launched(be, "gelu_backward", "gelu_backward_kernel");
+}
+
+/* ---------------------------------------------------------------- SwiGLU */
+
+/* rows [gate(C) | up(C)]: out = silu(gate) * up; silu'(x) = sig(x) (1 + x (1 - sig(x))) */
+static __global__ void swiglu_forward_kernel(float *out, const float *inp, int C, size_t total) {
+    CUDA_FOR(i, total) {
+        size_t n = i / (size_t)C, c = i % (size_t)C;
+        const float *gate = inp + n * 2 * (size_t)C;
+        float x = gate[c], sig = 1.0f / (1.0f + expf(-x));
+        out[i] = x * sig * gate[C + c];
+    }
+}
+
+static __global__ void swiglu_backward_kernel(float *dinp, const float *inp, const float *dout, int C, size_t total) {
+    CUDA_FOR(i, total) {
+        size_t n = i / (size_t)C, c = i % (size_t)C;
+        const float *gate = inp + n * 2 * (size_t)C;
+        float *dgate = dinp + n * 2 * (size_t)C;
+        float x = gate[c], sig = 1.0f / (1.0f + expf(-x)), g = dout[i];
+        dgate[c] += g * gate[C + c] * sig * (1.0f + x * (1.0f - sig));
+        dgate[C + c] += g * x * sig;
+    }
+}
+
+void cuda_swiglu_forward(backend_t *be, float *out, const float *inp, int N, int C) {
+    size_t total = (size_t)(N > 0 ? N : 0) * (size_t)(C > 0 ? C : 0);
+    if (total == 0) return;
+    swiglu_forward_kernel<<<cuda_blocks(total, CUDA_THREADS), CUDA_THREADS>>>(out, inp, C, total);
+    cuda_launched(be, "swiglu_forward", "swiglu_forward_kernel");
+}
+
+void cuda_swiglu_backward(backend_t *be, float *dinp, const float *inp, const float *dout, int N, int C) {
+    size_t total = (size_t)(N > 0 ? N : 0) * (size_t)(C > 0 ? C : 0);
+    if (total == 0) return;
+    swiglu_backward_kernel<<<cuda_blocks(total, CUDA_THREADS), CUDA_THREADS>>>(dinp, inp, dout, C, total);
+    cuda_launched(be, "swiglu_backward", "swiglu_backward_kernel");
 }
 
 /* ---------------------------------------------------------------- tanh */

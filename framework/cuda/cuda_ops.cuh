@@ -1,9 +1,9 @@
 /* cuda_ops.cuh — the CUDA backend's op functions, shared by its source files
  * (the same families and signatures as framework/cpu/cpu_ops.h):
- * cuda_dense.cu (embeddings, LayerNorm, linear), cuda_attention.cu,
- * cuda_flash_attention.cu (the fused attention),
- * cuda_elementwise.cu (GELU, dropout, add, cross-entropy, reductions, AdamW,
- * casts). cuda_backend.cu assembles the table. */
+ * cuda_dense.cu (embeddings, LayerNorm, RMSNorm, linear), cuda_attention.cu,
+ * cuda_flash_attention.cu (the fused attention), cuda_rope.cu (rotary position
+ * embedding), cuda_elementwise.cu (GELU, SwiGLU, dropout, add, cross-entropy,
+ * reductions, AdamW, casts). cuda_backend.cu assembles the table. */
 #ifndef MEGAC_CUDA_OPS_CUH
 #define MEGAC_CUDA_OPS_CUH
 
@@ -23,6 +23,12 @@ void cuda_residual_layernorm_forward(backend_t *be, float *sum, float *out, floa
 void cuda_layernorm_backward(backend_t *be, float *dinp, float *dw, float *db, const float *dout,
                              const float *inp, const float *w, const float *mean, const float *rstd,
                              int N, int C);
+void cuda_rmsnorm_forward(backend_t *be, float *out, float *rstd, const float *inp, const float *w, int N, int C,
+                          float eps);
+void cuda_residual_rmsnorm_forward(backend_t *be, float *sum, float *out, float *rstd, const float *a, const float *b,
+                                   const float *w, int N, int C, float eps);
+void cuda_rmsnorm_backward(backend_t *be, float *dinp, float *dw, const float *dout, const float *inp, const float *w,
+                           const float *rstd, int N, int C);
 /* cuBLASLt (cuda_lt.cu): 1 once its handle and workspace exist (MEGAC_CUBLASLT=0: never) */
 int cuda_lt_init(void);
 /* out = inp @ w^T + bias in one cuBLASLt call; 0 when cuBLASLt cannot (the caller uses sgemm) */
@@ -43,9 +49,15 @@ void cuda_flash_attention_forward(backend_t *be, float *out, float *lse, const f
 void cuda_flash_attention_backward(backend_t *be, float *dqkv, const float *dout, const float *qkv, const float *out,
                                    const float *lse, const attn_shape_t *s);
 
+/* cuda_rope.cu */
+void cuda_rope_forward(backend_t *be, float *qkv, const rope_shape_t *s);
+void cuda_rope_backward(backend_t *be, float *dqkv, const rope_shape_t *s);
+
 void cuda_gelu_forward(backend_t *be, float *out, const float *inp, size_t n, int tanh_form);
 void cuda_gelu_backward(backend_t *be, float *dinp, const float *inp, const float *dout, size_t n,
                         int tanh_form);
+void cuda_swiglu_forward(backend_t *be, float *out, const float *inp, int N, int C);
+void cuda_swiglu_backward(backend_t *be, float *dinp, const float *inp, const float *dout, int N, int C);
 void cuda_tanh_forward(backend_t *be, float *out, const float *inp, size_t n);
 void cuda_tanh_backward(backend_t *be, float *dinp, const float *out, const float *dout, size_t n);
 void cuda_add(backend_t *be, float *out, const float *a, const float *b, size_t n);
