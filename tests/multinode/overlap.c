@@ -25,7 +25,7 @@
 #include "framework/backend.h"
 #include "framework/optim.h"
 #include "framework/rng.h"
-#include "framework/trainer.h"
+#include "training/trainer.h"
 #include "models/gpt.h"
 #include "parallel/dist_optim.h"
 #include "parallel/grid.h"
@@ -86,8 +86,8 @@ int main(int argc, char **argv) {
     /* bucket 0: one bucket larger than every gradient together */
     size_t bucket_elems = bucket > 0 ? (size_t)bucket : (size_t)1 << 40;
     if (rc == 0)
-        rc = dist_optim_create(&d, m.be, &g, &ac, m.params, m.grads, m.num_params, m.param_block, m.grad_block,
-                               m.param_numel, m.param_alloc, 0, bucket_elems, &err);
+        rc = dist_optim_create(&d, m.be, &g, &ac, m.store.params, m.store.grads, m.store.n, m.store.param_block,
+                               m.store.grad_block, m.store.numel, m.store.alloc, 0, bucket_elems, &err);
     if (rc != 0) {
         fprintf(stderr, "overlap: rank %d: %s\n", g.world_rank, err.msg);
         MPI_Abort(MPI_COMM_WORLD, 1);
