@@ -149,6 +149,13 @@ int megatron_import_interchange(const char *dir, const char *out_root, const cha
             goto out;
         }
         meta.has_optimizer = 1, meta.optimizer_step = (int64_t)step->valuedouble;
+        const cJSON *adam = cJSON_GetObjectItemCaseSensitive(json, "adam");
+        const char *keys[4] = {"beta1", "beta2", "eps", "weight_decay"};
+        float *dst[4] = {&meta.adam.beta1, &meta.adam.beta2, &meta.adam.eps, &meta.adam.weight_decay};
+        for (int k = 0; cJSON_IsObject(adam) && k < 4; k++) {
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(adam, keys[k]);
+            if (cJSON_IsNumber(v)) *dst[k] = (float)v->valuedouble;
+        }
     }
     if (!(buf = malloc((size_t)most * sizeof(float)))) {
         err_set(err, "out of memory for a %lld-element tensor", (long long)most);

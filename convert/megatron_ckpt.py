@@ -344,7 +344,8 @@ def read_torch_dist(torch, it_dir):
         dcp.load(sd, storage_reader=reader, no_dist=True)
     except Exception as e:
         fail("%s: cannot read the shards (%s)" % (it_dir, str(e).splitlines()[0][:300] if str(e) else type(e).__name__))
-    args, iteration, optim_note = None, None, None
+    args, iteration, optim_note, adam = None, None, None, None
+    step = None
     for k in common:
         c = sd.pop(k)
         if isinstance(c, io.BytesIO):
@@ -353,12 +354,21 @@ def read_torch_dist(torch, it_dir):
         c = c[0] if isinstance(c, list) and c else c
         if isinstance(c, dict):
             args, iteration = c.get("args", args), c.get("iteration", iteration)
+            # megatron-core's optimizer: the step and hyperparameters are common state
+            opt = c.get("optimizer")
+            if isinstance(opt, dict):
+                st = opt.get("state", {})
+                if isinstance(st, dict) and "common_step" in st:
+                    step = int(torch.as_tensor(st["common_step"]).reshape(-1)[0].item())
+                pg = opt.get("param_groups")
+                if isinstance(pg, list) and pg and isinstance(pg[0], dict) and "betas" in pg[0]:
+                    adam = {"beta1": float(pg[0]["betas"][0]), "beta2": float(pg[0]["betas"][1]),
+                            "eps": float(pg[0].get("eps", 1e-8)), "weight_decay": float(pg[0].get("weight_decay", 0))}
     check_args(args, it_dir)
     merged = {}
     exp = {"exp_avg": {}, "exp_avg_sq": {}}
-    step = None
     for k, v in sd.items():
-        m = re.match(r"optimizer\.state\.(exp_avg|exp_avg_sq)\.(.+)$", k)
+        m = re.match(r"optimizer\.state\.(exp_avg|exp_avg_sq)\.(?:module\.)?(.+)$", k)
         if m:
             exp[m.group(1)][m.group(2)] = v
             continue
@@ -369,6 +379,8 @@ def read_torch_dist(torch, it_dir):
         merged[k] = v
     if not exp["exp_avg"]:
         optim_note = "the checkpoint holds no optimizer state: weights only"
+    elif step is None:
+        fail("%s: Adam moments without megatron-core's optimizer step (common_step)" % it_dir)
     # unstack the layer keys: decoder.layers.X [L, ...] -> decoder.layers.i.X
     out, moments = {}, {"exp_avg": {}, "exp_avg_sq": {}}
     for src, dst in [(merged, out)] + [(exp[n], moments[n]) for n in exp]:
@@ -379,7 +391,7 @@ def read_torch_dist(torch, it_dir):
                     dst["%s.layers.%d.%s" % (m.group(1), i, m.group(2))] = v[i]
             else:
                 dst[k] = v
-    return out, args, iteration, (optim_note, moments, step), "torch_dist"
+    return out, args, iteration, (optim_note, moments, step, adam), "torch_dist"
 
 
 def to_megac(key, bert):
@@ -396,11 +408,11 @@ def cmd_read(a):
     torch = import_torch()
     it_dir, it_from_dir = locate(a.src)
     fmt = "torch_dist" if os.path.exists(os.path.join(it_dir, ".metadata")) else "legacy"
-    moments, step = None, None
+    moments, step, adam = None, None, None
     if fmt == "legacy":
         merged, args, iteration, note, desc = read_legacy(torch, it_dir)
     else:
-        merged, args, iteration, (note, moments, step), desc = read_torch_dist(torch, it_dir)
+        merged, args, iteration, (note, moments, step, adam), desc = read_torch_dist(torch, it_dir)
         if not moments["exp_avg"]:
             moments = None
     iteration = iteration if isinstance(iteration, int) else it_from_dir
@@ -462,7 +474,11 @@ def cmd_read(a):
     if note:
         notes.append(note)
     if moments:
+        notes.append("Adam moments of %d tensors, step %d" % (len(moments["exp_avg"]), step))
         for kind in ("exp_avg", "exp_avg_sq"):
+            if set(moments[kind]) != set(merged) - {"output_layer.weight"}:
+                missing = sorted((set(merged) - {"output_layer.weight"}) ^ set(moments[kind]))
+                fail("%s: optimizer.state.%s does not cover the parameters exactly (%s)" % (it_dir, kind, missing[0]))
             for k, v in moments[kind].items():
                 n = to_megac(k, bert)
                 if n is None:
@@ -477,7 +493,7 @@ def cmd_read(a):
     os.makedirs(a.out, exist_ok=True)
     st_write(os.path.join(a.out, "tensors.safetensors"), out)
     meta = {"model_type": "bert" if bert else "gpt", "model_config": text, "iteration": int(iteration),
-            "optimizer_step": step if moments else None, "origin": "Megatron-LM %s checkpoint %s" % (desc, it_dir),
+            "optimizer_step": step if moments else None, "adam": adam if moments else None, "origin": "Megatron-LM %s checkpoint %s" % (desc, it_dir),
             "notes": notes}
     with open(os.path.join(a.out, "config.json"), "w") as f:
         json.dump(meta, f, indent=1)

@@ -2,7 +2,8 @@
 
   make OUT --format legacy,torch_dist [--seed S] [--bert]
       builds a small GPT-2 style GPTModel (--bert: a pre-LN BertModel with the
-      sentence head; OUT/losses.npy then holds its masked-LM and sentence losses) at this job's TP size (torchrun
+      sentence head; OUT/losses.npy then holds its masked-LM and sentence losses;
+      --optim: one Adam step first, the torch_dist save holds the optimizer state) at this job's TP size (torchrun
       --nproc-per-node TP; gloo), initializes it randomly, saves it in each
       format under OUT/<format>/ as Megatron-LM's training loop does, and writes
       OUT/tokens.npy and OUT/logits.npy (Megatron-core's forward, gathered over TP)
@@ -89,6 +90,27 @@ def bert_losses(m, tokens):
     return mlm, sop_loss
 
 
+def train_step(m, tokens):
+    """one Adam step through megatron-core's DDP and optimizer (torch AdamW without
+    apex/TE); CPU patches: tensors it makes on 'cuda', no gradient clipping (its
+    clip asserts CUDA tensors), no DDP grad sync (one rank)"""
+    def cpu(f):
+        return lambda *a, **k: f(*a, **({**k, "device": "cpu"} if str(k.get("device", "")).startswith("cuda") else k))
+    for n in ("tensor", "zeros", "ones", "empty", "full"):
+        setattr(torch, n, cpu(getattr(torch, n)))
+    from megatron.core.distributed import DistributedDataParallel, DistributedDataParallelConfig
+    from megatron.core.optimizer import OptimizerConfig, get_megatron_optimizer
+    ddp = DistributedDataParallel(m.config, DistributedDataParallelConfig(use_distributed_optimizer=False), m)
+    opt = get_megatron_optimizer(OptimizerConfig(optimizer="adam", lr=1e-3, weight_decay=0.01, adam_beta2=0.95,
+                                                 params_dtype=torch.float32, clip_grad=0.0), [ddp])
+    t = torch.from_numpy(tokens).long()
+    pos = torch.arange(t.shape[1]).unsqueeze(0).expand_as(t)
+    mask = torch.triu(torch.ones(1, 1, t.shape[1], t.shape[1], dtype=torch.bool), diagonal=1)
+    ddp(t, pos, mask, labels=t).mean().backward()
+    opt.step()
+    return opt
+
+
 def forward(m, tokens):
     t = torch.from_numpy(tokens).long()
     pos = torch.arange(t.shape[1]).unsqueeze(0).expand_as(t)
@@ -123,6 +145,7 @@ def cmd_make(a):
                 p.add_(0.1 * torch.randn(p.shape, generator=g))
     rng = np.random.default_rng(a.seed)
     tokens = rng.integers(0, V, size=(B, SEQ)).astype(np.int64)
+    opt = train_step(m, tokens) if a.optim else None
     logits = bert_losses(m, tokens) if a.bert else forward(m, tokens)
     iteration = 10
     for fmt in a.format.split(","):
@@ -139,11 +162,16 @@ def cmd_make(a):
             sd = m.sharded_state_dict()
             sd = {"model": sd, "args": megatron_args(tp, padded, iteration), "checkpoint_version": 3.0,
                   "iteration": iteration}
+            if opt is not None:
+                sd["optimizer"] = opt.sharded_state_dict(m.sharded_state_dict())
             dist_checkpointing.save(sd, it)
         dist.barrier()
         if rank == 0:
             with open(os.path.join(root, "latest_checkpointed_iteration.txt"), "w") as f:
                 f.write("%d" % iteration)
+    if rank == 0 and opt is not None:  # one moment tensor, for the test to find in megac's checkpoint
+        st = opt.chained_optimizers[0].optimizer.state[m.decoder.layers[1].self_attention.linear_qkv.weight]
+        np.save(os.path.join(a.out, "exp_avg_sq_qkv1.npy"), st["exp_avg_sq"].numpy())
     if rank == 0:
         np.save(os.path.join(a.out, "tokens.npy"), tokens)
         if a.bert:
@@ -188,6 +216,7 @@ def main():
     mk.add_argument("--format", default="legacy,torch_dist")
     mk.add_argument("--seed", type=int, default=1234)
     mk.add_argument("--bert", action="store_true")
+    mk.add_argument("--optim", action="store_true", help="one Adam step first; torch_dist saves the optimizer too")
     ck = sub.add_parser("check")
     ck.add_argument("--load", action="append", required=True, help="FORMAT:DIR, repeatable")
     ck.add_argument("--tokens", required=True)

@@ -33,7 +33,9 @@ static int run_bert(ckpt_reader_t *r, const int *tok, long ntok, const char *out
     ckpt_param_t *cp = NULL;
     int *types = malloc((size_t)B * T * sizeof(int)), *pos = malloc((size_t)B * T * sizeof(int));
     int *lab = malloc((size_t)B * T * sizeof(int)), *sop = malloc((size_t)B * sizeof(int));
-    if (!types || !pos || !lab || !sop) goto out;
+    float *ones = malloc((size_t)B * T * sizeof(float));
+    if (!types || !pos || !lab || !sop || !ones) goto out;
+    for (int i = 0; i < B * T; i++) ones[i] = 1.0f; /* no padding */
     for (int b = 0; b < B; b++) {
         sop[b] = b % 2;
         for (int t = 0; t < T; t++) {
@@ -47,7 +49,7 @@ static int run_bert(ckpt_reader_t *r, const int *tok, long ntok, const char *out
     ckpt_params_of(m.params, &m.plist, m.num_params, cfg.make_vocab_size_divisible_by, cp);
     cp[m.p_lm_bias].real_extent = cfg.vocab_size, cp[m.p_lm_bias].pad_multiple = cfg.make_vocab_size_divisible_by;
     if (ckpt_load_params(r, backend_cpu(), cp, m.num_params, err) != 0) goto out;
-    bert_batch_t bt = {B, T, tok, types, NULL, n, pos, lab, sop};
+    bert_batch_t bt = {B, T, tok, types, ones, n, pos, lab, sop};
     bert_result_t res;
     if (bert_forward(&m, &bt, 0, 0, &res, err) != 0) goto out;
     double both[2] = {res.mlm_loss, res.sop_loss};
@@ -63,7 +65,7 @@ static int run_bert(ckpt_reader_t *r, const int *tok, long ntok, const char *out
 out:
     if (rc && !err->msg[0]) err_set(err, "out of memory");
     if (m.params) bert_destroy(&m);
-    free(cp), free(types), free(pos), free(lab), free(sop);
+    free(cp), free(types), free(pos), free(lab), free(sop), free(ones);
     return rc;
 }
 

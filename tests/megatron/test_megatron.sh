@@ -5,11 +5,15 @@
 #     (torchrun, 2 gloo processes) and saves it in the legacy and the torch_dist
 #     format; `megac ckpt import-megatron` reads each, and megac's logits and loss
 #     on the same tokens agree with megatron-core's forward (<= 1e-5 relative, fp32);
+#     the TP=1 model takes one Adam step first: the torch_dist import carries its step,
+#     betas, eps, weight decay and moments (bit-exact), the legacy one says weights only;
 #  2. `megac ckpt export-megatron` writes legacy (TP 1 and TP 2) and torch_dist;
 #     megatron-core loads each at TP=1 and TP=2, its forward agrees with megac's;
 #  3. megac -> Megatron -> megac is bit-exact (wcompare TOL 0), through legacy at
 #     TP 1, TP 2 and TP 2 x PP 2, and through torch_dist;
-#  4. a truncated .pt, a missing rank and mismatched TP shards give one line, exit 1.
+#  4. a truncated .pt, a missing rank and mismatched TP shards give one line, exit 1;
+#  and for megatron-core's BertModel at TP=2 (pre-LN, sentence head): 1 to 3, with
+#  megac's masked-LM and sentence losses against megatron-core's.
 # Needs Python >= 3.12 with torch and megatron-core: installed with pip once into
 # out/megatron-venv (MEGAC_MEGATRON_VENV); exit 77 only when that cannot be done.
 set -u
@@ -17,7 +21,7 @@ MEGAC=$1 LOGITS=$2 WCOMPARE=$3
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 VENV=${MEGAC_MEGATRON_VENV:-$ROOT/out/megatron-venv}
-PINS="torch==2.15.0 megatron-core==0.19.2 psutil numpy"
+PINS="torch==2.15.0 megatron-core==0.19.2 psutil numpy h5py"
 W=$(mktemp -d "${TMPDIR:-/tmp}/megac-megatron-test.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 FAILS=0
@@ -25,7 +29,7 @@ fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
 t0=$SECONDS
 
 # ---------------------------------------------------------------- the environment
-if ! "$VENV/bin/python" -c 'import torch, megatron.core, psutil, numpy' 2> /dev/null; then
+if ! "$VENV/bin/python" -c 'import torch, megatron.core, psutil, numpy, h5py' 2> /dev/null; then
   PYBASE=
   for p in python3.12 python3.13 "$HOME"/.pyenv/versions/3.1[2-9]*/bin/python3; do
     if command -v "$p" > /dev/null 2>&1 && "$p" -c 'import sys; assert sys.version_info >= (3, 12)' 2> /dev/null; then
@@ -34,9 +38,8 @@ if ! "$VENV/bin/python" -c 'import torch, megatron.core, psutil, numpy' 2> /dev/
   done
   [ -n "$PYBASE" ] || { echo "SKIP: megatron-core needs Python >= 3.12 and none is installed"; exit 77; }
   echo "installing $PINS into $VENV (once; about 3 GB, torch's CUDA wheel runs on the CPU)"
-  rm -rf "$VENV"
   s=$SECONDS
-  if ! "$PYBASE" -m venv "$VENV" || ! "$VENV/bin/pip" install -q --disable-pip-version-check $PINS; then
+  if ! { [ -x "$VENV/bin/pip" ] || "$PYBASE" -m venv "$VENV"; } || ! "$VENV/bin/pip" install -q --disable-pip-version-check $PINS; then
     echo "SKIP: pip install $PINS failed (see above)"; exit 77
   fi
   echo "installed in $((SECONDS - s)) s"
@@ -73,13 +76,14 @@ PY
 }
 
 # ---------------------------------------------------------------- 1. import
-mcore make "$W/m1" || { fail "megatron-core could not make the TP=1 checkpoints"; }
+mcore make "$W/m1" --optim || { fail "megatron-core could not make the TP=1 checkpoints"; }
 mcore2 make "$W/m2" > "$W/make2.log" 2>&1 || { tail -5 "$W/make2.log"; fail "megatron-core could not make the TP=2 checkpoints"; }
 grep '^made' "$W/make2.log"
 for tp in 1 2; do
   for f in legacy torch_dist; do
     if "$MEGAC" ckpt import-megatron "$W/m$tp/$f" "$W/ck_${tp}_$f" > "$W/imp.log" 2>&1; then
-      tail -1 "$W/imp.log"
+      cp "$W/imp.log" "$W/imp_${tp}_$f.log"
+      cat "$W/imp.log"
       compare "$W/ck_${tp}_$f" "$W/m$tp" "$W/megac_${tp}_$f" "import TP=$tp $f"
     else
       fail "import-megatron TP=$tp $f: $(cat "$W/imp.log")"
@@ -87,6 +91,17 @@ for tp in 1 2; do
   done
 done
 "$WCOMPARE" "$W/ck_2_legacy" "$W/ck_2_torch_dist" 0 > /dev/null || fail "the TP=2 legacy and torch_dist imports differ"
+# the TP=1 model took one Adam step: its torch_dist checkpoint holds megatron-core's optimizer state
+"$MEGAC" ckpt inspect "$W/ck_1_torch_dist" | grep -q '^optimizer: adamw, step 1, beta1 0.9, beta2 0.95, eps 1e-08, weight decay 0.01; moments in the model files' ||
+  fail "the torch_dist import lacks the Adam step or hyperparameters: $("$MEGAC" ckpt inspect "$W/ck_1_torch_dist" | grep optimizer)"
+"$PY" - "$W/ck_1_torch_dist/iter_0000010/mp_rank_00.h5" "$W/m1/exp_avg_sq_qkv1.npy" <<'PY' || fail "the imported Adam moments differ from megatron-core's"
+import sys, h5py, numpy as np
+got = h5py.File(sys.argv[1], "r")["optimizer/exp_avg_sq/layers/01/attention/qkv/weight"][()]
+ref = np.load(sys.argv[2])
+assert got.shape == ref.shape and np.array_equal(got, ref) and np.abs(ref).max() > 0
+print("torch_dist import: Adam step 1 and moments (exp_avg_sq of layer 1's QKV) bit-exact with megatron-core's")
+PY
+grep -q "weights only" "$W/imp_1_legacy.log" || fail "the legacy import does not say it is weights only"
 
 # ---------------------------------------------------------------- 2. export, 3. round trip
 CK=$W/ck_2_legacy
@@ -107,6 +122,39 @@ mcore check --load "legacy:$W/ex_legacy_tp1" --load "torch_dist:$W/ex_torch_dist
   fail "megatron-core TP=1 loads of the exports"
 mcore2 check --load "legacy:$W/ex_legacy_tp2" --load "torch_dist:$W/ex_torch_dist_tp1" "${CHECK[@]}" > "$W/ck.log" 2>&1 ||
   { tail -5 "$W/ck.log"; fail "megatron-core TP=2 loads of the exports"; }
+grep '^megatron-core' "$W/ck.log"
+
+# ---------------------------------------------------------------- BERT, at TP=2
+# megatron-core's BertModel (pre-LN, sentence head): its masked-LM and sentence losses
+mcore2 make "$W/b2" --bert > "$W/makeb.log" 2>&1 || { tail -5 "$W/makeb.log"; fail "megatron-core could not make the BERT"; }
+grep '^made' "$W/makeb.log"
+bert_losses() { # CKPT WHAT: megac's losses against $W/b2/losses.npy
+  "$PY" -c 'import numpy as np, sys; np.load(sys.argv[1]).astype(np.int32).tofile(sys.argv[2])' "$W/b2/tokens.npy" "$W/tokb.bin"
+  "$LOGITS" "$1" "$W/tokb.bin" "$W/lossb.bin" > "$W/lossb.txt" 2>&1 || { fail "megac_logits $1: $(cat "$W/lossb.txt")"; return; }
+  "$PY" - "$W/lossb.bin" "$W/b2/losses.npy" "$2" "$W/megac_bert.npy" <<'PY' || fail "$2"
+import sys, numpy as np
+got, ref = np.fromfile(sys.argv[1], "<f8"), np.load(sys.argv[2])
+np.save(sys.argv[4], got)
+rel = np.abs(got - ref) / np.abs(ref)
+print("%s: masked-LM loss %.7f vs megatron-core %.7f, sentence loss %.7f vs %.7f (relative %.3g, %.3g)" %
+      (sys.argv[3], got[0], ref[0], got[1], ref[1], rel[0], rel[1]))
+assert rel.max() <= 1e-5
+PY
+}
+for f in legacy torch_dist; do
+  "$MEGAC" ckpt import-megatron "$W/b2/$f" "$W/cb_$f" > "$W/imp.log" 2>&1 && bert_losses "$W/cb_$f" "BERT import TP=2 $f" ||
+    fail "BERT import-megatron $f: $(cat "$W/imp.log")"
+done
+for spec in "legacy 2" "torch_dist 1"; do
+  set -- $spec
+  "$MEGAC" ckpt export-megatron "$W/cb_legacy" "$W/eb_$1" --format "$1" --tensor-model-parallel-size "$2" > "$W/ex.log" 2>&1 &&
+    "$MEGAC" ckpt import-megatron "$W/eb_$1" "$W/rb_$1" > "$W/rt.log" 2>&1 &&
+    "$WCOMPARE" "$W/cb_legacy" "$W/rb_$1" 0 > /dev/null && echo "BERT round trip megac -> Megatron $1 -> megac: bit-exact" ||
+    fail "BERT export/round trip $spec: $(cat "$W/ex.log" "$W/rt.log" | tail -2)"
+done
+bert_losses "$W/cb_legacy" "BERT import" > /dev/null # megac's losses for the check below
+mcore2 check --bert --load "legacy:$W/eb_legacy" --load "torch_dist:$W/eb_torch_dist" --tokens "$W/b2/tokens.npy" \
+  --logits "$W/megac_bert.npy" --padded-vocab 256 > "$W/ck.log" 2>&1 || { tail -5 "$W/ck.log"; fail "megatron-core TP=2 loads of the BERT exports"; }
 grep '^megatron-core' "$W/ck.log"
 
 # ---------------------------------------------------------------- 4. bad inputs
