@@ -35,7 +35,12 @@ import re
 import struct
 import sys
 
-import numpy as np
+try:
+    import numpy as np
+except ImportError as _e:
+    print("error: this converter needs NumPy and PyTorch (pip install numpy torch; MEGAC_PYTHON names the Python): %s"
+          % _e, file=sys.stderr)
+    sys.exit(1)
 
 
 class ConvertError(Exception):
@@ -50,7 +55,7 @@ def import_torch():
     try:
         import torch  # noqa: F401
     except ImportError as e:
-        fail("this converter needs PyTorch (pip install torch): %s" % e)
+        fail("this converter needs PyTorch (pip install torch; MEGAC_PYTHON names the Python): %s" % e)
     import torch
     return torch
 
@@ -244,7 +249,8 @@ def torch_load(torch, path):
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:
-        fail("%s: cannot read it as a PyTorch file (%s)" % (path, str(e).splitlines()[0] if str(e) else type(e).__name__))
+        why = str(e).splitlines()[0].split(". ")[0] if str(e) else type(e).__name__
+        fail("%s: cannot read it as a PyTorch file (%s)" % (path, why))
 
 
 def read_legacy(torch, it_dir):

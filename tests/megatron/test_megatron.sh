@@ -15,12 +15,16 @@
 #  and for megatron-core's BertModel at TP=2 (pre-LN, sentence head): 1 to 3, with
 #  megac's masked-LM and sentence losses against megatron-core's.
 # Needs Python >= 3.12 with torch and megatron-core: installed with pip once into
-# out/megatron-venv (MEGAC_MEGATRON_VENV); exit 77 only when that cannot be done.
+# out/megatron-venv or ~/.cache/megac/megatron-venv (MEGAC_MEGATRON_VENV); exit 77
+# only when that cannot be done.
 set -u
 MEGAC=$1 LOGITS=$2 WCOMPARE=$3
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
+# out/megatron-venv when a checkout has one (developers), else a per-user cache, so
+# CI's fresh clones install the 3 GB once per machine
 VENV=${MEGAC_MEGATRON_VENV:-$ROOT/out/megatron-venv}
+[ -n "${MEGAC_MEGATRON_VENV:-}" ] || [ -x "$VENV/bin/python" ] || VENV=${XDG_CACHE_HOME:-$HOME/.cache}/megac/megatron-venv
 PINS="torch==2.15.0 megatron-core==0.19.2 psutil numpy h5py"
 W=$(mktemp -d "${TMPDIR:-/tmp}/megac-megatron-test.XXXXXX")
 trap 'rm -rf "$W"' EXIT
