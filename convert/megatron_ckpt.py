@@ -19,9 +19,14 @@ Usage:
       torch_dist format (iter_N/.metadata + *.distcp, stacked layer keys).
   python3 megatron_ckpt.py write IN DST --format legacy|torch_dist [--tp N] [--pp P]
 
-Both directions read megatron-core's names (decoder.layers.N.self_attention.
-linear_qkv.weight ...) and write them; read also accepts Megatron-LM's older
-names (language_model.encoder.layers.N.self_attention.query_key_value.weight).
+Models: GPT-2 style GPT (megatron-core's GPTModel) and BERT (its pre-LN BertModel:
+encoder.*, lm_head.*, output_layer.bias, pooler, binary_head). Both directions
+read megatron-core's names (decoder.layers.N.self_attention.linear_qkv.weight ...)
+and write them; read also accepts Megatron-LM's older GPT names
+(language_model.encoder.layers.N.self_attention.query_key_value.weight). The
+optimizer state is read from torch_dist (optimizer.state.exp_avg[_sq].<name>,
+common_step, param_groups' betas/eps/weight decay); legacy files index it by
+parameter position, so a legacy import is weights only; writing is weights only.
 The fused QKV rows are grouped per head as [q k v] in Megatron and megac alike,
 so no regrouping is needed (multi-head attention only). Megatron pads the
 vocabulary to a multiple of make_vocab_size_divisible_by x TP and its softmax
