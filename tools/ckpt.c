@@ -30,6 +30,7 @@
 #include "../convert/hf_gpt2.h"
 #include "../framework/args.h"
 #include "commands.h"
+#include "ckpt_megatron.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -42,6 +43,8 @@ static void usage(FILE *f) {
             "  export-hf DIR OUT                    write OUT/model.safetensors and OUT/config.json (GPT-2 or BERT)\n"
             "  import-hf IN DIR [--num-attention-heads H] [--seed S] [--force] [--allow-nonfinite]\n"
             "                                       a GPT-2 or BERT model.safetensors (file or directory) into a checkpoint\n"
+            "  import-megatron SRC DIR / export-megatron DIR DST --format legacy|torch_dist\n"
+            "                                       Megatron-LM checkpoints (needs a Python with torch)\n"
             "  bench [--dir D] [--preset P] [--repeats R]\n"
             "                                       save throughput against a plain write of the same bytes\n\n"
             "DIR: a checkpoint root (uses %s) or an iter_NNNNNNN directory.\n",
@@ -573,6 +576,8 @@ int cmd_ckpt(int argc, char **argv) {
     else if (strcmp(sub, "reshard") == 0) rc = cmd_reshard(argc - 1, argv + 1, &err);
     else if (strcmp(sub, "export-hf") == 0) rc = cmd_export_hf(argc - 1, argv + 1, &err);
     else if (strcmp(sub, "import-hf") == 0) rc = cmd_import_hf(argc - 1, argv + 1, &err);
+    else if (strcmp(sub, "import-megatron") == 0 || strcmp(sub, "export-megatron") == 0)
+        rc = (sub[0] == 'i' ? ckpt_import_megatron : ckpt_export_megatron)(argc - 1, argv + 1, &err);
     else if (strcmp(sub, "bench") == 0) rc = ckpt_bench(argc - 1, argv + 1, &err);
     else {
         fprintf(stderr, "megac ckpt: unknown command '%s' (see megac ckpt --help)\n", sub);
