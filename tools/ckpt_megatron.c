@@ -23,7 +23,7 @@
 
 #include "../checkpoints/checkpoint.h"
 #include "../convert/megatron.h"
-#include "args.h"
+#include "../framework/args.h"
 #include "commands.h"
 #include "ckpt_megatron.h"
 

@@ -45,10 +45,10 @@ static int run_bert(ckpt_reader_t *r, const int *tok, long ntok, const char *out
     }
     if (n > B * cfg.max_predictions_per_seq) cfg.max_predictions_per_seq = (n + B - 1) / B;
     if (bert_create(&m, &cfg, backend_cpu(), B, T, NULL, err) != 0) goto out;
-    if (!(cp = calloc((size_t)m.num_params, sizeof *cp))) goto out;
-    ckpt_params_of(m.params, &m.plist, m.num_params, cfg.make_vocab_size_divisible_by, cp);
+    if (!(cp = calloc((size_t)m.store.n, sizeof *cp))) goto out;
+    ckpt_params_of(m.store.params, &m.store.list, m.store.n, cfg.make_vocab_size_divisible_by, cp);
     cp[m.p_lm_bias].real_extent = cfg.vocab_size, cp[m.p_lm_bias].pad_multiple = cfg.make_vocab_size_divisible_by;
-    if (ckpt_load_params(r, backend_cpu(), cp, m.num_params, err) != 0) goto out;
+    if (ckpt_load_params(r, backend_cpu(), cp, m.store.n, err) != 0) goto out;
     bert_batch_t bt = {B, T, tok, types, ones, n, pos, lab, sop};
     bert_result_t res;
     if (bert_forward(&m, &bt, 0, 0, &res, err) != 0) goto out;
@@ -64,7 +64,7 @@ static int run_bert(ckpt_reader_t *r, const int *tok, long ntok, const char *out
     rc = 0;
 out:
     if (rc && !err->msg[0]) err_set(err, "out of memory");
-    if (m.params) bert_destroy(&m);
+    if (m.store.params) bert_destroy(&m);
     free(cp), free(types), free(pos), free(lab), free(sop), free(ones);
     return rc;
 }
@@ -110,9 +110,9 @@ static int run(const char *ckpt, const char *tok_path, const char *out_path, err
         goto out;
     }
     if (gpt_create(&m, &cfg, backend_cpu(), B, T, NULL, err) != 0) goto out;
-    cp = calloc((size_t)m.num_params, sizeof *cp);
-    if (cp) ckpt_params_of(m.params, &m.plist, m.num_params, cfg.make_vocab_size_divisible_by, cp);
-    if (!cp || ckpt_load_params(&r, backend_cpu(), cp, m.num_params, err) != 0) goto out;
+    cp = calloc((size_t)m.store.n, sizeof *cp);
+    if (cp) ckpt_params_of(m.store.params, &m.store.list, m.store.n, cfg.make_vocab_size_divisible_by, cp);
+    if (!cp || ckpt_load_params(&r, backend_cpu(), cp, m.store.n, err) != 0) goto out;
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) tgt[b * T + t] = t + 1 < T ? tok[b * T + t + 1] : tok[b * T];
     double loss;
@@ -137,7 +137,7 @@ static int run(const char *ckpt, const char *tok_path, const char *out_path, err
     printf("loss %.9g over %d x %d tokens, vocabulary %d\n", loss, B, T, V);
     rc = 0;
 out:
-    if (m.params) gpt_destroy(&m);
+    if (m.store.params) gpt_destroy(&m);
     ckpt_close(&r);
     free(cp), free(tok), free(tgt), free(logits);
     return rc;
