@@ -71,25 +71,31 @@ static int injected_at(const job_t *j, int64_t it) {
     return 0;
 }
 
-static int job_micro(void *self, int64_t it, int micro, int last, float gs, double *loss, err_t *err) {
+/* one micro-batch per iteration on one rank: the trainer's dropout step is iteration - 1 */
+static int job_batch(void *self, int train, int64_t first, err_t *err) {
     job_t *j = self;
-    (void)micro;
+    (void)first, (void)err;
+    if (!train) return 0;
     size_t n = j->m.store.numel;
     memcpy(j->snap_w, j->m.store.param_block, n * sizeof(float));
     memcpy(j->snap_m, j->opt.local.m, n * sizeof(float));
     j->snap_step = dist_optim_get_step(&j->opt);
-    j->last_scale[it] = gs;
-    if (last) dist_optim_arm(&j->opt);
-    if (gpt_forward(&j->m, j->tokens, j->tokens + 1, NULL, B, T, 1, (uint32_t)it, loss, err) != 0 ||
-        gpt_backward(&j->m, gs, (uint32_t)it, err) != 0)
-        return -1;
-    if (injected_at(j, it)) j->m.store.grad_block[n / 3] = INFINITY, j->injected++;
     return 0;
 }
 
-static int job_eval(void *self, int64_t k, double *loss, err_t *err) {
-    (void)self, (void)k, (void)err;
+static int job_forward(void *self, int train, uint32_t step, double *loss, err_t *err) {
+    job_t *j = self;
     *loss = 0.0;
+    return train ? gpt_forward(&j->m, j->tokens, j->tokens + 1, NULL, B, T, 1, step + 1, loss, err) : 0;
+}
+
+static int job_backward(void *self, float gs, uint32_t step, int last, err_t *err) {
+    job_t *j = self;
+    int64_t it = (int64_t)step + 1;
+    j->last_scale[it] = gs;
+    if (last) dist_optim_arm(&j->opt);
+    if (gpt_backward(&j->m, gs, (uint32_t)it, err) != 0) return -1;
+    if (injected_at(j, it)) j->m.store.grad_block[j->m.store.numel / 3] = INFINITY, j->injected++;
     return 0;
 }
 static void job_zero(void *self) { gpt_zero_grads(&((job_t *)self)->m); }
@@ -143,7 +149,7 @@ static int run(job_t *j, int64_t iters, loss_scaler_t *ls, double *losses, int64
                            .data_parallel_size = 1, .seq_length = T, .log_interval = 1,
                            .schedule = {1e-2f, 1e-3f, 2, 10, LR_DECAY_COSINE}, .clip_grad = 1.0f,
                            .log = *log, .loss_history = losses, .scaler = ls, .skipped_iterations = skipped};
-    trainer_hooks_t h = {.self = j, .train_micro = job_micro, .eval_micro = job_eval, .zero_grads = job_zero,
+    trainer_hooks_t h = {.self = j, .batch = job_batch, .forward = job_forward, .backward = job_backward, .zero_grads = job_zero,
                          .finish_grads = job_finish, .step = job_step, .dp_mean = job_mean};
     int rc = trainer_run(&tc, &h, res, &err);
     CHECK(rc == 0, "trainer: %s", err.msg);
@@ -184,7 +190,7 @@ static void test_injected_overflow(void) {
                                .loss_history = losses, .scaler = &ls, .skipped_iterations = &skipped};
         log = tmpfile();
         tc.log = log;
-        trainer_hooks_t h = {.self = &j, .train_micro = job_micro, .eval_micro = job_eval, .zero_grads = job_zero,
+        trainer_hooks_t h = {.self = &j, .batch = job_batch, .forward = job_forward, .backward = job_backward, .zero_grads = job_zero,
                              .finish_grads = job_finish, .step = job_step, .dp_mean = job_mean};
         CHECK(trainer_run(&tc, &h, &res, &err) == 0, "iteration %lld: %s", (long long)it, err.msg);
         rewind(log);

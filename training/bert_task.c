@@ -70,7 +70,7 @@ static void after_forward(train_job_t *j, int train, const void *batch, const vo
 /* after each validation: masked-LM accuracy against the majority-token baseline
  * (the share of the most frequent label among the masked tokens) and sentence
  * accuracy, summed over the data-parallel ranks; the counts start again */
-static int eval_end(train_job_t *j, err_t *err) {
+static int eval_end(train_job_t *j, int64_t it, err_t *err) {
     bert_task_data_t *d = j->data;
     const bert_config_t *cfg = j->cfg;
     const grid_t *g = &j->base.grid;
@@ -88,7 +88,7 @@ static int eval_end(train_job_t *j, err_t *err) {
     free(counts);
     if (j->rank == 0 && c[0] > 0) {
         printf("validation at iteration %lld: masked-LM accuracy %.4f over %.0f masked tokens (majority-token baseline "
-               "%.4f)", (long long)j->iteration, c[1] / c[0], c[0], majority / c[0]);
+               "%.4f)", (long long)it, c[1] / c[0], c[0], majority / c[0]);
         if (cfg->binary_head) printf(", sentence accuracy %.4f over %.0f pairs", c[3] / c[2], c[2]);
         printf("\n");
         fflush(stdout);

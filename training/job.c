@@ -8,40 +8,30 @@
 
 #include "trainer.h"
 
-/* One micro-batch of the step (trainer.h runs the micro-batches, then the
- * reduction and the update): the sampler, the batch, forward, backward. */
-static int job_train_micro(void *self, int64_t it, int micro, int last, float grad_scale, double *loss, err_t *err) {
+/* The trainer's hooks (trainer.h): its step reads batch, forward, backward,
+ * reduction, update; these are the batch, forward and backward of the model. */
+static int job_batch(void *self, int train, int64_t first, err_t *err) {
     train_job_t *j = self;
-    const model_ops_t *m = j->task->model;
-    int dp = j->base.grid.dp_size, d = j->base.grid.dp_rank;
-    /* Megatron's pretraining sampler: rank d of DP reads, for its micro-batch k, the samples
-     * first + k*micro*DP + d*micro + [0, micro), continuing from a loaded checkpoint's */
-    int64_t first = j->ckpt.consumed_start + (it - j->ckpt.start_iter - 1) * j->global_batch +
-                    ((int64_t)micro * dp + d) * j->micro_batch;
-    /* dropout masks follow the global micro-batch, so any DP size drops the same elements */
-    uint32_t step = (uint32_t)((it - 1) * j->num_micro * dp + (int64_t)micro * dp + d);
-    const void *batch;
-    void *detail;
-    j->iteration = it;
-    if (j->task->batch(j, 1, first, &batch, &detail, err) != 0) return -1;
-    if (m->forward(j->model, batch, 1, step, loss, detail, err) != 0) return -1;
-    if (j->task->after_forward) j->task->after_forward(j, 1, batch, detail);
-    if (last) dist_optim_arm(&j->base.opt); /* the last backward starts the gradient reduction */
-    m->set_grad_ready(j->model, last ? dist_optim_grad_ready : NULL, &j->base.opt);
-    return m->backward(j->model, grad_scale, step, err);
+    return j->task->batch(j, train, first, &j->batch, &j->detail, err);
 }
 
-/* validation micro-batch k: every validation reads the same first eval-iters global batches */
-static int job_eval_micro(void *self, int64_t k, double *loss, err_t *err) {
+static int job_forward(void *self, int train, uint32_t step, double *loss, err_t *err) {
     train_job_t *j = self;
-    int dp = j->base.grid.dp_size, d = j->base.grid.dp_rank;
-    const void *batch;
-    void *detail;
-    if (j->task->batch(j, 0, (k * dp + d) * j->micro_batch, &batch, &detail, err) != 0) return -1;
-    if (j->task->model->forward(j->model, batch, 0, 0, loss, detail, err) != 0) return -1;
-    if (j->task->after_forward) j->task->after_forward(j, 0, batch, detail);
-    int last = k == (int64_t)j->o->eval_iters * j->num_micro - 1;
-    return last && j->task->eval_end ? j->task->eval_end(j, err) : 0;
+    if (j->task->model->forward(j->model, j->batch, train, step, loss, j->detail, err) != 0) return -1;
+    if (j->task->after_forward) j->task->after_forward(j, train, j->batch, j->detail);
+    return 0;
+}
+
+static int job_backward(void *self, float grad_scale, uint32_t step, int last, err_t *err) {
+    train_job_t *j = self;
+    if (last) dist_optim_arm(&j->base.opt); /* the last backward starts the gradient reduction */
+    j->task->model->set_grad_ready(j->model, last ? dist_optim_grad_ready : NULL, &j->base.opt);
+    return j->task->model->backward(j->model, grad_scale, step, err);
+}
+
+static int job_eval_end(void *self, int64_t it, err_t *err) {
+    train_job_t *j = self;
+    return j->task->eval_end(j, it, err);
 }
 
 static void job_zero_grads(void *self) {
@@ -148,14 +138,16 @@ int train_job_main(const train_task_t *task, void *cfg, train_common_t *o, const
     grid_t *g = &job.base.grid;
     trainer_config_t tc = {.train_iters = o->train_iters, .micro_batch_size = o->micro_batch_size,
                            .global_batch_size = job.global_batch, .data_parallel_size = g->dp_size,
+                           .data_parallel_rank = g->dp_rank,
                            .seq_length = job.shape.seq_length, .log_interval = o->log_interval,
                            .eval_interval = o->eval_interval, .eval_iters = o->eval_iters, .schedule = sched,
                            .clip_grad = o->clip_grad, .metrics_file = rank == 0 ? o->metrics_file : NULL,
                            .log = rank == 0 ? stdout : NULL, .start_iteration = job.ckpt.start_iter,
                            .consumed_samples = job.ckpt.consumed_start, .save_interval = ck->save_interval,
                            .scaler = train_base_scaler(&job.base), .skipped_iterations = &job.base.skipped};
-    trainer_hooks_t hooks = {.self = &job, .train_micro = job_train_micro, .eval_micro = job_eval_micro,
-                             .zero_grads = job_zero_grads, .finish_grads = train_hook_finish_grads,
+    trainer_hooks_t hooks = {.self = &job, .batch = job_batch, .forward = job_forward, .backward = job_backward,
+                             .zero_grads = job_zero_grads, .eval_end = task->eval_end ? job_eval_end : NULL,
+                             .finish_grads = train_hook_finish_grads,
                              .step = train_hook_step, .dp_mean = train_hook_dp_mean, .save = ck->save ? job_save : NULL,
                              .log_extra = task->log_extra ? job_log_extra : NULL};
     trainer_result_t res;

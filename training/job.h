@@ -6,8 +6,9 @@
  *             the memory check, the model and its weights, then the optimizer
  *             over the model's parameter store, --fp16/--bf16, and the
  *             checkpoint's weights and optimizer state;
- *   the loop  trainer_run (trainer.h) with the job's micro-batch (the sampler,
- *             the batch, forward, backward), evaluation and save hooks;
+ *   the loop  trainer_run (trainer.h), whose step calls the job's batch,
+ *             forward and backward hooks (the task's batch, the model's forward
+ *             and backward), then reduces and updates; evaluation and saves;
  *   teardown.
  * A start-up failure on any rank is reported once (by the lowest failing rank)
  * and every rank exits 1; a failure during training aborts the whole job. */
@@ -40,7 +41,7 @@ typedef struct train_task {
     void (*banner)(const train_job_t *j);
     /* optional: after each forward; at the end of each validation (every rank) */
     void (*after_forward)(train_job_t *j, int train, const void *batch, const void *detail);
-    int (*eval_end)(train_job_t *j, err_t *err);
+    int (*eval_end)(train_job_t *j, int64_t it, err_t *err);
     /* optional, every rank at each log line (trainer.h's log_extra) */
     int (*log_extra)(train_job_t *j, char *text, size_t tn, char *json, size_t jn, err_t *err);
 } train_task_t;
@@ -57,7 +58,8 @@ struct train_job {
     void *data;                   /* the task's data (data_open) */
     int micro_batch, global_batch, num_micro; /* num_micro: per DP rank */
     int rank;
-    int64_t iteration;            /* the last training iteration begun */
+    const void *batch;            /* the micro-batch task->batch made last */
+    void *detail;                 /* and where forward puts the model's own result */
     train_ckpt_t ckpt;            /* --save / --load */
 };
 

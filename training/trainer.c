@@ -17,15 +17,19 @@ static int num_micro(const trainer_config_t *cfg) {
     return cfg->global_batch_size / (cfg->micro_batch_size * dp);
 }
 
-static int evaluate(const trainer_config_t *cfg, trainer_hooks_t *h, double *val, err_t *err) {
-    int micro = num_micro(cfg);
+/* Validation after iteration `it`: every validation reads the same first
+ * eval-iters global batches, rank d of DP micro-batch k's samples from (k DP + d) micro. */
+static int evaluate(const trainer_config_t *cfg, trainer_hooks_t *h, int64_t it, double *val, err_t *err) {
+    int micro = num_micro(cfg), dp = cfg->data_parallel_size > 0 ? cfg->data_parallel_size : 1;
     int64_t n = (int64_t)cfg->eval_iters * micro;
     double sum = 0.0;
     for (int64_t k = 0; k < n; k++) {
         double l;
-        if (h->eval_micro(h->self, k, &l, err) != 0) return -1;
+        int64_t first = (k * dp + cfg->data_parallel_rank) * cfg->micro_batch_size;
+        if (h->batch(h->self, 0, first, err) != 0 || h->forward(h->self, 0, 0, &l, err) != 0) return -1;
         sum += l;
     }
+    if (h->eval_end && h->eval_end(h->self, it, err) != 0) return -1;
     *val = n > 0 ? sum / (double)n : NAN;
     return h->dp_mean(h->self, val, err);
 }
@@ -38,22 +42,31 @@ typedef struct step_result {
 } step_result_t;
 
 /* One training iteration, top to bottom: for each of this rank's micro-batches
- * the batch, forward and backward (train_micro; gradients accumulate scaled by
+ * the batch, forward and backward (gradients accumulate scaled by
  * 1/(micro-batches x DP), times the loss scale), then the reduction (the
  * gradients over DP and their global norm; the loss's DP mean), then the
  * update with the scheduled learning rate and the clipped, unscaled gradients
  * — unless an fp16 overflow skips it. `skipped`: steps skipped before this one. */
 static int train_step(const trainer_config_t *cfg, trainer_hooks_t *h, int64_t it, int64_t skipped, step_result_t *r,
                       err_t *err) {
-    int micro = num_micro(cfg);
+    int micro = num_micro(cfg), dp = cfg->data_parallel_size > 0 ? cfg->data_parallel_size : 1;
+    int d = cfg->data_parallel_rank;
     loss_scaler_t *ls = cfg->scaler;
     float scale = ls ? ls->scale : 1.0f;
-    float gscale = scale / (float)(micro * (cfg->data_parallel_size > 0 ? cfg->data_parallel_size : 1));
+    float gscale = scale / (float)(micro * dp);
     h->zero_grads(h->self);
     r->loss = 0.0;
     for (int k = 0; k < micro; k++) {
+        /* Megatron's pretraining sampler: rank d reads for micro-batch k the samples
+         * first + [0, micro-batch), continuing from those a loaded checkpoint consumed */
+        int64_t first = cfg->consumed_samples + (it - cfg->start_iteration - 1) * cfg->global_batch_size +
+                        ((int64_t)k * dp + d) * cfg->micro_batch_size;
+        /* dropout follows the global micro-batch, so any DP size drops the same elements */
+        uint32_t step = (uint32_t)((it - 1) * micro * dp + (int64_t)k * dp + d);
         double l;
-        if (h->train_micro(h->self, it, k, k == micro - 1, gscale, &l, err) != 0) return -1;
+        if (h->batch(h->self, 1, first, err) != 0 || h->forward(h->self, 1, step, &l, err) != 0 ||
+            h->backward(h->self, gscale, step, k == micro - 1, err) != 0)
+            return -1;
         r->loss += l / micro;
     }
     if (h->finish_grads(h->self, &r->norm, err) != 0 || h->dp_mean(h->self, &r->loss, err) != 0) return -1;
@@ -182,7 +195,7 @@ int trainer_run(const trainer_config_t *cfg, trainer_hooks_t *h, trainer_result_
         int last = it == cfg->train_iters;
         if (cfg->eval_iters > 0 && ((cfg->eval_interval > 0 && it % cfg->eval_interval == 0) || last)) {
             double t0 = trainer_now(), val;
-            if (evaluate(cfg, h, &val, err) != 0) {
+            if (evaluate(cfg, h, it, &val, err) != 0) {
                 rc = err_prefix(err, "validation at iteration %lld", (long long)it);
                 goto done;
             }

@@ -1,7 +1,9 @@
 /* trainer.h — the training loop, independent of the model.
  *
  * Each iteration: zero gradients, run this rank's micro-batches of the global
- * batch (gradients accumulate, each scaled by 1/(micro-batches * DP)), finish the
+ * batch (Megatron's pretraining sampler picks their samples; each is a batch,
+ * a forward and a backward; gradients accumulate, each scaled by
+ * 1/(micro-batches * DP)), finish the
  * gradient reduction and take the global gradient norm, clip, step the
  * optimizer with the scheduled learning rate, and log like Megatron-LM;
  * validation every --eval-interval and at the end; a checkpoint every
@@ -27,13 +29,14 @@
 
 typedef struct trainer_hooks {
     void *self;
-    /* forward + backward of this rank's micro-batch `micro` of iteration `it`
-     * (1-based; `last` on the final one); gradients accumulate
-     * d(grad_scale * loss); *loss = the micro-batch loss */
-    int (*train_micro)(void *self, int64_t it, int micro, int last, float grad_scale, double *loss,
-                       err_t *err);
-    /* loss of this rank's validation micro-batch k (0-based within one evaluation) */
-    int (*eval_micro)(void *self, int64_t k, double *loss, err_t *err);
+    /* the micro-batch of this rank: samples first .. first + micro-batch - 1 of
+     * the training (train) or the validation split */
+    int (*batch)(void *self, int train, int64_t first, err_t *err);
+    /* *loss of that batch; with `train`, dropout keyed by step */
+    int (*forward)(void *self, int train, uint32_t step, double *loss, err_t *err);
+    /* gradients of grad_scale * loss of the last forward, accumulated; `last`:
+     * the iteration's last micro-batch (the gradient reduction may start) */
+    int (*backward)(void *self, float grad_scale, uint32_t step, int last, err_t *err);
     void (*zero_grads)(void *self);
     /* after the micro-batches: complete the gradient reduction, global norm */
     int (*finish_grads)(void *self, double *grad_norm, err_t *err);
@@ -41,6 +44,8 @@ typedef struct trainer_hooks {
     int (*step)(void *self, float lr, float grad_scale, err_t *err);
     /* mean over the data-parallel ranks of a host scalar (the logged losses) */
     int (*dp_mean)(void *self, double *v, err_t *err);
+    /* optional, every rank: after each validation's micro-batches (iteration `it`) */
+    int (*eval_end)(void *self, int64_t it, err_t *err);
     /* optional: checkpoint after iteration `it`, `consumed` samples consumed in all */
     int (*save)(void *self, int64_t it, int64_t consumed, err_t *err);
     /* optional, called on every rank at each log line: more fields for the log
@@ -51,7 +56,7 @@ typedef struct trainer_hooks {
 typedef struct trainer_config {
     int64_t train_iters;
     int micro_batch_size, global_batch_size; /* micro-batches = global / (micro * DP) */
-    int data_parallel_size;
+    int data_parallel_size, data_parallel_rank;
     int seq_length;
     int log_interval, eval_interval, eval_iters;
     lr_schedule_t schedule;
