@@ -14,6 +14,7 @@ void ckpt_meta_init(ckpt_meta_t *m) {
     m->format_version = CKPT_FORMAT_VERSION;
     m->tp_size = m->pp_size = m->dp_size = m->world_size = 1;
     m->loss_scale = 1.0;
+    m->tokenizer_added_tokens = -1;
     snprintf(m->precision, sizeof m->precision, "fp32");
     snprintf(m->model_type, sizeof m->model_type, "gpt");
 }
@@ -138,6 +139,7 @@ int ckpt_meta_to_json(const ckpt_meta_t *m, char **json, err_t *err) {
     if ((double)m->seed <= EXACT_INT_MAX) cJSON_AddNumberToObject(data, "seed", (double)m->seed);
     else cJSON_AddStringToObject(data, "seed", seed);
     if (m->origin[0]) cJSON_AddStringToObject(root, "origin", m->origin);
+    if (m->tokenizer_added_tokens >= 0) cJSON_AddNumberToObject(root, "tokenizer_added_tokens", m->tokenizer_added_tokens);
     *json = cJSON_Print(root);
     cJSON_Delete(root);
     return *json ? 0 : err_set(err, "out of memory printing the checkpoint metadata");
@@ -322,6 +324,11 @@ static int meta_from_tree(const cJSON *root, ckpt_meta_t *m, err_t *err) {
         return err_set(err, "metadata: rng/data positions disagree with iteration %lld and %lld consumed samples",
                        (long long)m->iteration, (long long)m->consumed_samples);
     if (member(root, "origin") && get_str(root, "", "origin", m->origin, sizeof m->origin, err) != 0) return -1;
+    if (member(root, "tokenizer_added_tokens")) { /* absent before it was recorded: unknown */
+        int64_t added;
+        if (get_int(root, "", "tokenizer_added_tokens", 0, 1 << 30, &added, err) != 0) return -1;
+        m->tokenizer_added_tokens = (int)added;
+    }
     return 0;
 }
 

@@ -22,6 +22,11 @@
  *   origin:       optional: where the weights came from when no megac run trained
  *                 them (megac ckpt import-hf: the file, and which tensors megac
  *                 initialized because the file lacks them)
+ *   tokenizer_added_tokens: optional: how many tokens at the end of the model's
+ *                 vocabulary the training tokenizer appended to its vocabulary
+ *                 file (megac's WordPiece adds [BOS] and [EOS] to a BERT
+ *                 vocab.txt: 2); 0 for import-hf. Export to Hugging Face drops
+ *                 those rows. Absent in older checkpoints (-1 here: unknown)
  *
  * The model configuration travels as "key=value" lines (gpt_config_to_text: a
  * "model=NAME" line, then numbers), so this file does not depend on models/. */
@@ -56,9 +61,11 @@ typedef struct ckpt_meta {
     int64_t skipped_iterations;                 /* steps skipped on fp16 overflow */
     uint64_t seed;
     char origin[512];         /* "" when absent */
+    int tokenizer_added_tokens; /* -1 when absent (unknown) */
 } ckpt_meta_t;
 
-/* Format version, fp32, loss scale 1, one rank; everything else zero. */
+/* Format version, fp32, loss scale 1, one rank, tokenizer_added_tokens -1
+ * (unknown); everything else zero. */
 void ckpt_meta_init(ckpt_meta_t *m);
 
 /* The JSON text (malloc'ed, caller frees). */

@@ -413,6 +413,7 @@ int hf_bert_import(const char *in, const char *out_root, uint64_t seed, int allo
     snprintf(meta.megac_version, sizeof meta.megac_version, "%s", megac_version);
     if (bert_ckpt_put_config(&meta, &cfg, err) != 0) goto out;
     meta.seed = seed;
+    meta.tokenizer_added_tokens = 0; /* the vocabulary is Hugging Face's, as its vocab.txt has it */
     meta.adam = (adamw_config_t){0.9f, 0.999f, 1e-8f, 0.01f, OPTIM_ADAM};
     meta.schedule.style = LR_DECAY_CONSTANT;
     /* what came from the file and what megac initialized */
@@ -488,8 +489,8 @@ int hf_bert_export(const char *ckpt, const char *out_dir, err_t *err) {
     if (ckpt_locate(ckpt, dir, sizeof dir, err) != 1) return -1;
     ckpt_reader_t r;
     if (ckpt_open(&r, dir, 0, err) != 0) return -1;
-    bert_config_t cfg;
-    map_entry_t *map = NULL;
+    bert_config_t cfg, hf_cfg;
+    map_entry_t *map = NULL, *hf_map = NULL;
     out_tensor_t *outs = NULL;
     st_tensor_t *ts = NULL;
     float *a = NULL, *b = NULL;
@@ -504,7 +505,16 @@ int hf_bert_export(const char *ckpt, const char *out_dir, err_t *err) {
         err_set(err, "%s: the model is pre-LN (--bert-layernorm-order pre); Hugging Face BERT is post-LN", dir);
         goto out;
     }
-    if (!(map = build_map(&cfg, &nmap)) || !(outs = calloc((size_t)nmap * 3, sizeof *outs)) ||
+    /* Hugging Face's vocabulary is the vocab.txt one: the rows of the tokens the
+     * training tokenizer appended to it (megac's WordPiece [BOS]/[EOS], never in
+     * BERT's inputs) are left out, as BertModel needs config.json's vocab_size
+     * rows. A checkpoint without the record (older ones) exports every row. */
+    hf_cfg = cfg;
+    int added = r.meta.tokenizer_added_tokens;
+    if (added > 0 && added < cfg.vocab_size) hf_cfg.vocab_size = cfg.vocab_size - added;
+    int hf_n = 0;
+    if (!(map = build_map(&cfg, &nmap)) || !(hf_map = build_map(&hf_cfg, &hf_n)) ||
+        !(outs = calloc((size_t)nmap * 3, sizeof *outs)) ||
         !(ts = calloc((size_t)nmap * 3, sizeof *ts))) {
         err_set(err, "out of memory");
         goto out;
@@ -522,7 +532,7 @@ int hf_bert_export(const char *ckpt, const char *out_dir, err_t *err) {
     }
     qsort(outs, (size_t)nout, sizeof *outs, cmp_out); /* in key order, as Hugging Face writes */
     for (int i = 0; i < nout; i++) {
-        const map_entry_t *e = &map[outs[i].entry];
+        const map_entry_t *e = &hf_map[outs[i].entry];
         snprintf(ts[i].name, sizeof ts[i].name, "%s", outs[i].name);
         snprintf(ts[i].dtype, sizeof ts[i].dtype, "F32");
         ts[i].ndim = e->ndim;
@@ -539,7 +549,7 @@ int hf_bert_export(const char *ckpt, const char *out_dir, err_t *err) {
     if (st_write_begin(&w, path, ts, nout, err) != 0) goto out;
     writing = 1;
     for (int i = 0; i < nout; i++) {
-        const map_entry_t *e = &map[outs[i].entry];
+        const map_entry_t *e = &hf_map[outs[i].entry]; /* the first rows of a vocabulary tensor */
         ckpt_box_t box = {.ndim = e->ndim};
         for (int d = 0; d < e->ndim; d++) box.cnt[d] = e->shape[d];
         if (ckpt_read(&r, ckpt_find(&r, CKPT_MODEL, e->megac), &box, a, err) != 0) goto out;
@@ -549,11 +559,11 @@ int hf_bert_export(const char *ckpt, const char *out_dir, err_t *err) {
     writing = 0;
     if (st_write_end(&w, err) != 0) goto out;
     snprintf(path, sizeof path, "%s/config.json", out_dir);
-    if (write_config(path, &cfg, err) != 0) goto out;
+    if (write_config(path, &hf_cfg, err) != 0) goto out;
     rc = 0;
 out:
     if (writing) st_write_abort(&w);
     ckpt_close(&r);
-    free(map), free(outs), free(ts), free(a), free(b);
+    free(map), free(hf_map), free(outs), free(ts), free(a), free(b);
     return rc;
 }

@@ -47,6 +47,8 @@ int tokenizer_vocab_size(const tokenizer_t *t) {
     return t->bpe ? bpe_vocab_size(t->bpe) : wordpiece_vocab_size(t->wordpiece);
 }
 
+int tokenizer_added_tokens(const tokenizer_t *t) { return t->bpe ? 0 : wordpiece_added(t->wordpiece); }
+
 int tokenizer_eod(const tokenizer_t *t) { return t->bpe ? bpe_eod(t->bpe) : wordpiece_eod(t->wordpiece); }
 
 int tokenizer_scratch_init(tokenizer_scratch_t *s, const tokenizer_t *t, err_t *err) {

@@ -38,6 +38,9 @@ int tokenizer_open(tokenizer_t *t, const char *type, const char *vocab_file, con
 void tokenizer_close(tokenizer_t *t);
 const char *tokenizer_type_name(const tokenizer_t *t);
 int tokenizer_vocab_size(const tokenizer_t *t);
+/* How many of the vocabulary's last ids the tokenizer appended to its file's
+ * (WordPiece's [BOS]/[EOS]; 0 for BPE, whose vocabulary is the file's). */
+int tokenizer_added_tokens(const tokenizer_t *t);
 int tokenizer_eod(const tokenizer_t *t);
 
 int tokenizer_scratch_init(tokenizer_scratch_t *s, const tokenizer_t *t, err_t *err);

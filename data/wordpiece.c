@@ -22,6 +22,7 @@ struct wordpiece {
     size_t blob_len, blob_cap;
     uint32_t *tok_off; /* per id */
     int n_ids, unk, eod;
+    int added; /* [BOS]/[EOS] appended after vocab.txt's lines */
     int lower;
     wp_entry_t *map;
     size_t cap;
@@ -43,6 +44,7 @@ static int lookup(const wordpiece_t *w, const char *s, size_t n) {
 
 int wordpiece_token_id(const wordpiece_t *w, const char *token) { return lookup(w, token, strlen(token)); }
 int wordpiece_vocab_size(const wordpiece_t *w) { return w->n_ids; }
+int wordpiece_added(const wordpiece_t *w) { return w->added; }
 const char *wordpiece_token(const wordpiece_t *w, int id) { return w->blob + w->tok_off[id]; }
 int wordpiece_eod(const wordpiece_t *w) { return w->eod; }
 
@@ -119,7 +121,10 @@ int wordpiece_load(wordpiece_t **out, const char *vocab_txt, int lower_case, err
     }
     static const char *const added[2] = {"[BOS]", "[EOS]"};
     for (int k = 0; k < 2; k++)
-        if (wordpiece_token_id(w, added[k]) < 0 && add_token(w, added[k], 5) != 0) goto oom;
+        if (wordpiece_token_id(w, added[k]) < 0) {
+            if (add_token(w, added[k], 5) != 0) goto oom;
+            w->added++;
+        }
     w->eod = wordpiece_token_id(w, "[EOS]");
     *out = w;
     return 0;

@@ -34,6 +34,7 @@ int wordpiece_load(wordpiece_t **out, const char *vocab_txt, int lower_case, err
 void wordpiece_free(wordpiece_t *w);
 
 int wordpiece_vocab_size(const wordpiece_t *w); /* vocab.txt lines (+ [BOS], [EOS] if added) */
+int wordpiece_added(const wordpiece_t *w);      /* how many of those were added (0..2): the last ids */
 int wordpiece_eod(const wordpiece_t *w);        /* [EOS] */
 /* The id of a token string, or -1 ("[CLS]", "[SEP]", "[MASK]", "[PAD]", ...). */
 int wordpiece_token_id(const wordpiece_t *w, const char *token);

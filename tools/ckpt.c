@@ -107,6 +107,9 @@ static int inspect(ckpt_reader_t *r, const char *pointer, int boxes, int show_me
     if (ops && ops->describe(m, desc, sizeof desc, &err) == 0) printf("model: %s\n", desc);
     else printf("model: %s (%s)\n", m->model_type, err.msg);
     if (m->origin[0]) printf("origin: %s\n", m->origin);
+    if (m->tokenizer_added_tokens >= 0)
+        printf("tokenizer_added_tokens: %d (the vocabulary's last %d tokens are not in the vocabulary file; export-hf "
+               "leaves them out)\n", m->tokenizer_added_tokens, m->tokenizer_added_tokens);
     printf("layout: tensor-parallel %d x data-parallel %d (world %d), ZeRO-1 %s\n", m->tp_size, m->dp_size,
            m->world_size, m->zero1 ? "yes" : "no");
     int64_t total = 0;

@@ -31,6 +31,9 @@ static int data_open(train_job_t *j, err_t *err) {
     /* every validation reads the same first eval-iters global batches */
     dopts.num_samples[SPLIT_VALID] = (int64_t)o->eval_iters * j->global_batch;
     if (bert_data_open(&d->data, &dopts, j->micro_batch, err) != 0) return -1;
+    /* the checkpoints record the tokens megac's WordPiece appended to vocab.txt
+     * ([BOS], [EOS]): export-hf leaves them out of Hugging Face's vocabulary */
+    if (d->data.vocab_size == cfg->vocab_size) j->ckpt.tokenizer_added_tokens = tokenizer_added_tokens(&d->data.tok);
     if (o->eval_iters > 0 && bert_data_num_samples(&d->data, SPLIT_VALID) == 0)
         return err_set(err, "--data-path: no validation samples (another --split, or --eval-iters 0)");
     d->label_count = calloc((size_t)cfg->vocab_size, sizeof(int64_t));

@@ -36,7 +36,7 @@ int train_ckpt_open(train_ckpt_t *c, const train_ckpt_opts_t *o, const model_ckp
                     long long *seed, err_t *err) {
     memset(c, 0, sizeof *c);
     c->o = *o, c->ops = ops, c->cfg = cfg;
-    c->sd.lock_fd = -1, c->lineage_base = -1;
+    c->sd.lock_fd = -1, c->lineage_base = -1, c->tokenizer_added_tokens = -1;
     if (!o->load) return 0;
     char iter_dir[CKPT_PATH_MAX];
     err_t why = {{0}};
@@ -168,6 +168,7 @@ int train_ckpt_load(train_ckpt_t *c, train_base_t *base, const float *block, con
     c->meta.adam = *acfg;
     c->meta.schedule = *sched;
     c->meta.seed = seed;
+    c->meta.tokenizer_added_tokens = c->tokenizer_added_tokens;
     if (c->o.save && ckpt_savedir_open(&c->sd, c->o.save, base->grid.world, c->lineage_base, c->o.keep_last, err) != 0)
         return -1;
     if (!c->loading) return 0;

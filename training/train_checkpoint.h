@@ -48,6 +48,7 @@ typedef struct train_ckpt {
     size_t *offsets;              /* their offsets in the flat parameter block */
     int n;
     ckpt_meta_t meta;             /* what every save writes but the position */
+    int tokenizer_added_tokens;   /* for meta: set by the task before train_ckpt_load; -1 unknown */
     ckpt_savedir_t sd;            /* with --save: the directory's lock and pruning lineage */
     int64_t lineage_base;         /* the loaded iteration when it lies in --save, else -1 */
     char note[1280];              /* what --load did, for rank 0 to print ("" when no --load) */
