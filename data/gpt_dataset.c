@@ -360,11 +360,12 @@ static int cache_save(const gpt_part_t *p, const char *path, uint64_t hash, char
  * more than max_epochs epochs of it (an empty or tiny split is left to open_part). */
 static int check_epochs(const gpt_dataset_t *ds, int k, int split, int64_t requested, const double bounds[4],
                         int64_t max_epochs, const char *request, err_t *err) {
+    if (max_epochs <= 0) return 0;
     const indexed_dataset_t *src = &ds->sources[k];
     int64_t n = indexed_num_sequences(src), tokens = 0;
     int64_t b = (int64_t)nearbyint(bounds[split] * (double)n), e = (int64_t)nearbyint(bounds[split + 1] * (double)n);
     for (int64_t s = b; s < e; s++) tokens += indexed_sequence_length(src, s);
-    if (max_epochs <= 0 || tokens < 2) return 0;
+    if (tokens < 2) return 0;
     /* requested <= (INT64_MAX - 2) / seq_length / 2 (checked by the caller): no overflow */
     int64_t epochs = (requested * ds->seq_length + 1 + tokens - 1) / tokens;
     if (epochs <= max_epochs) return 0;
