@@ -97,6 +97,18 @@ static int build_map(bert_dataset_t *ds, int split, err_t *err) {
                            "(was it preprocessed with --split-sentences?)", ds->src.prefix, SPLIT_NAME[split], min_sent,
                            LONG_SENTENCE_LEN);
         }
+        if (before == 0 && c->max_epochs > 0 && (want - 1) / n + 1 > c->max_epochs) {
+            /* one pass made n samples: refuse before building the rest */
+            static const char *const word[3] = {"training", "validation", "test"};
+            char a[32], e[32], p1[32], mx[32], me[32];
+            int64_t most = n > INT64_MAX / c->max_epochs ? INT64_MAX : n * c->max_epochs;
+            free(m);
+            return err_set(err, "%s asks for %s %s samples, %s passes over the %s samples one pass over the %s split "
+                           "of %s makes; more than %s passes is refused, so at most %s samples",
+                           c->request[split] ? c->request[split] : "the request", file_fmt_count(a, want), word[split],
+                           file_fmt_count(e, (want - 1) / n + 1), file_fmt_count(p1, n), word[split], ds->src.prefix,
+                           file_fmt_count(me, c->max_epochs), file_fmt_count(mx, most));
+        }
     }
     draw_t sh = draw_key(c->seed, split, 1, 0);
     for (int64_t i = n - 1; i > 0; i--) {

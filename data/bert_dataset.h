@@ -64,6 +64,9 @@ typedef struct bert_dataset_config {
     double short_seq_prob; /* Megatron: 0.1 */
     double mask_prob;      /* Megatron: 0.15 */
     int binary_head;       /* 1: sentence pairs with the is_random label (Megatron's default) */
+    int64_t max_epochs;    /* > 0: a request needing more passes over its split than this is refused
+                            * after the first pass, before the rest is built (see DATA_MAX_EPOCHS) */
+    const char *request[3]; /* what asked for each split's samples, for messages ("--eval-iters 10") */
 } bert_dataset_config_t;
 
 typedef struct bert_dataset {

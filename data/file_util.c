@@ -67,3 +67,16 @@ void file_map_close(file_map_t *m) {
     m->data = NULL;
     m->size = 0;
 }
+
+const char *file_fmt_count(char buf[32], int64_t v) {
+    char digits[24];
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    int n = snprintf(digits, sizeof digits, "%llu", (unsigned long long)u), o = 0;
+    if (v < 0) buf[o++] = '-';
+    for (int i = 0; i < n; i++) {
+        if (i > 0 && (n - i) % 3 == 0) buf[o++] = ',';
+        buf[o++] = digits[i];
+    }
+    buf[o] = '\0';
+    return buf;
+}

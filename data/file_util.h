@@ -20,6 +20,13 @@ typedef struct file_map {
 int file_map_open(file_map_t *m, const char *path, err_t *err);
 void file_map_close(file_map_t *m);
 
+/* v with thousands separators ("640,000,000") in buf, for messages; returns buf. */
+const char *file_fmt_count(char buf[32], int64_t v);
+
+/* Requests past this many epochs of a split are refused before any index is
+ * built (a mistyped --eval-iters or --train-iters, not a training plan). */
+#define DATA_MAX_EPOCHS 1000
+
 /* 64-bit FNV-1a, used for hash tables and checksums. */
 static inline uint64_t fnv1a64(const void *p, size_t n, uint64_t h) {
     const uint8_t *b = (const uint8_t *)p;

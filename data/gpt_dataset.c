@@ -13,11 +13,19 @@
 
 static const char *const SPLIT_NAME[3] = {"train", "valid", "test"};
 
+static const char *const SPLIT_WORD[3] = {"training", "validation", "test"};
+
+/* a * b for a, b >= 0, INT64_MAX when it would overflow */
+static int64_t mul_sat(int64_t a, int64_t b) {
+    if (a <= 0 || b <= 0) return a < 0 || b < 0 ? -1 : 0;
+    return a > INT64_MAX / b ? INT64_MAX : a * b;
+}
+
 void gpt_dataset_megatron_sample_counts(int64_t train_iters, int64_t global_batch, int64_t eval_interval,
                                         int64_t eval_iters, int64_t out[3]) {
-    out[0] = train_iters * global_batch;
-    out[1] = eval_interval > 0 ? (train_iters / eval_interval + 1) * eval_iters * global_batch : 0;
-    out[2] = eval_iters * global_batch;
+    out[0] = mul_sat(train_iters, global_batch);
+    out[1] = eval_interval > 0 ? mul_sat(mul_sat(train_iters / eval_interval + 1, eval_iters), global_batch) : 0;
+    out[2] = mul_sat(eval_iters, global_batch);
 }
 
 /* ---- parsing ----------------------------------------------------------------- */
@@ -348,6 +356,33 @@ static int cache_save(const gpt_part_t *p, const char *path, uint64_t hash, char
 
 /* ---- opening ----------------------------------------------------------------------- */
 
+/* Refuses, before anything is built, a request of dataset k's split that needs
+ * more than max_epochs epochs of it (an empty or tiny split is left to open_part). */
+static int check_epochs(const gpt_dataset_t *ds, int k, int split, int64_t requested, const double bounds[4],
+                        int64_t max_epochs, const char *request, err_t *err) {
+    if (max_epochs <= 0) return 0;
+    const indexed_dataset_t *src = &ds->sources[k];
+    int64_t n = indexed_num_sequences(src), tokens = 0;
+    int64_t b = (int64_t)nearbyint(bounds[split] * (double)n), e = (int64_t)nearbyint(bounds[split + 1] * (double)n);
+    for (int64_t s = b; s < e; s++) tokens += indexed_sequence_length(src, s);
+    if (tokens < 2) return 0;
+    /* requested <= (INT64_MAX - 2) / seq_length / 2 (checked by the caller): no overflow */
+    int64_t epochs = (requested * ds->seq_length + 1 + tokens - 1) / tokens;
+    if (epochs <= max_epochs) return 0;
+    char a[32], w[32], t[32], m[32], x[32], me[32];
+    int64_t per_epoch = (tokens - 1) / ds->seq_length;
+    return err_set(err, "%s asks for %s %s samples, %s epochs of the %s windows of %d tokens that the %s split of %s "
+                   "holds (%s tokens); more than %s epochs is refused, so at most %s samples",
+                   request ? request : "the request", file_fmt_count(a, requested), SPLIT_WORD[split],
+                   file_fmt_count(x, epochs), file_fmt_count(w, per_epoch), ds->seq_length + 1, SPLIT_WORD[split],
+                   ds->prefixes[k], file_fmt_count(t, tokens), file_fmt_count(me, max_epochs),
+                   file_fmt_count(m, mul_sat(max_epochs, per_epoch)));
+}
+
+static int64_t blend_want(const gpt_dataset_t *ds, int k, int64_t n) {
+    return (int64_t)ceil(ceil((double)n * ds->weights[k]) * 1.005);
+}
+
 static int open_part(gpt_dataset_t *ds, int k, int split, int64_t requested, const double bounds[4],
                      const char *cache_dir, uint64_t idx_hash, err_t *err) {
     gpt_part_t *p = &ds->parts[split][k];
@@ -426,8 +461,12 @@ int gpt_dataset_open(gpt_dataset_t *ds, const gpt_dataset_config_t *cfg, err_t *
     if (cfg->seq_length < 1) return err_set(err, "--seq-length must be positive (got %d)", cfg->seq_length);
     if (parse_split(cfg->split ? cfg->split : "969,30,1", w, err) != 0) return -1;
     for (int s = 0; s < 3; s++)
-        if (cfg->num_samples[s] < 0 || cfg->num_samples[s] > (INT64_MAX - 2) / cfg->seq_length / 2)
-            return err_set(err, "%lld %s samples is out of range", (long long)cfg->num_samples[s], SPLIT_NAME[s]);
+        if (cfg->num_samples[s] < 0 || cfg->num_samples[s] > (INT64_MAX - 2) / cfg->seq_length / 2) {
+            char a[32];
+            return err_set(err, "%s%s%s%s %s samples is out of range", cfg->request[s] ? cfg->request[s] : "",
+                           cfg->request[s] ? ": " : "", cfg->num_samples[s] == INT64_MAX ? "more than " : "",
+                           file_fmt_count(a, cfg->num_samples[s]), SPLIT_WORD[s]);
+        }
     if (parse_data_path(ds, cfg->data_path, err) != 0) goto fail;
     ds->seq_length = cfg->seq_length;
     ds->seed = cfg->seed;
@@ -451,6 +490,11 @@ int gpt_dataset_open(gpt_dataset_t *ds, const gpt_dataset_config_t *cfg, err_t *
     for (int k = 0; k < ds->n_sources; k++)
         idx_hash[k] = hash_bytes(ds->sources[k].idx.data, ds->sources[k].idx.size, FNV1A64_INIT);
     double bounds[4] = {0.0, w[0], w[0] + w[1], w[0] + w[1] + w[2]};
+    for (int s = 0; s < 3; s++) /* every request against its splits' sizes, before building any index */
+        for (int k = 0; k < ds->n_sources && cfg->num_samples[s] > 0 && w[s] > 0.0; k++) {
+            int64_t n = cfg->num_samples[s], want = ds->n_sources == 1 ? n : blend_want(ds, k, n);
+            if (check_epochs(ds, k, s, want, bounds, cfg->max_epochs, cfg->request[s], err) != 0) goto fail;
+        }
     for (int s = 0; s < 3; s++) {
         int64_t n = cfg->num_samples[s];
         if (n == 0 || w[s] == 0.0) continue; /* not read, or a zero weight: no dataset, as Megatron */
@@ -467,7 +511,7 @@ int gpt_dataset_open(gpt_dataset_t *ds, const gpt_dataset_config_t *cfg, err_t *
         int64_t taken[256];
         if (build_blend(ds, s, n, taken, err) != 0) goto fail;
         for (int k = 0; k < ds->n_sources; k++) {
-            int64_t want = (int64_t)ceil(ceil((double)n * ds->weights[k]) * 1.005);
+            int64_t want = blend_want(ds, k, n);
             if (want < taken[k]) want = taken[k];
             if (open_part(ds, k, s, want, bounds, cfg->cache_dir, idx_hash[k], err) != 0) goto fail;
         }

@@ -49,6 +49,9 @@ typedef struct gpt_dataset_config {
                              * gpt_dataset_num_samples is 0, for the caller to refuse if it reads it */
     const char *cache_dir;  /* NULL: next to each dataset */
     int vocab_size;         /* > 0: every token read is checked against it */
+    int64_t max_epochs;     /* > 0: a split's request needing more epochs of a dataset is refused
+                             * before any index is built (see DATA_MAX_EPOCHS) */
+    const char *request[3]; /* what asked for each split's samples, for messages ("--eval-iters 10") */
 } gpt_dataset_config_t;
 
 /* The indices of one dataset for one split. */
@@ -108,7 +111,7 @@ static inline int64_t gpt_dataset_dp_index(int64_t consumed_samples, int micro_b
 
 /* Megatron's sample counts: train = train_iters * global_batch; valid =
  * (train_iters / eval_interval + 1) * eval_iters * global_batch; test =
- * eval_iters * global_batch. */
+ * eval_iters * global_batch (each saturating at INT64_MAX, which open refuses). */
 void gpt_dataset_megatron_sample_counts(int64_t train_iters, int64_t global_batch, int64_t eval_interval,
                                         int64_t eval_iters, int64_t out[3]);
 

@@ -4,8 +4,11 @@
 # line instead of exiting 0; --global-batch-size 0 is refused, not taken as the
 # default; an --eval-iters that would re-read a text file's validation windows
 # more than 1000 times, and a generate --max-new-tokens over 1000 contexts, are
-# refused at once instead of running for hours; the start-up line of an
-# indexed dataset counts training samples, not "tokens".
+# refused at once instead of running for hours; so are an --eval-iters or
+# --train-iters asking for more than 1000 epochs of an indexed GPT or BERT
+# dataset's split (before any sample index is built), and sample counts that
+# overflow int64; the start-up line of an indexed dataset counts training
+# samples, not "tokens".
 set -u
 MEGAC=$(realpath "$1")
 here=$(cd "$(dirname "$0")" && pwd)
@@ -48,6 +51,30 @@ line=$(grep '^data:' "$W/idx.log")
 if printf '%s' "$line" | grep -Eq "^data: .*, [0-9]+ training samples of 33 tokens, micro-batch 2" && ! printf '%s' "$line" | grep -q "tokens (train"; then
   echo "ok: $line"
 else fail "indexed start-up line: '$line'"; fi
+
+# item 15: indexed GPT and BERT datasets: a request past 1000 epochs of a split
+# is refused within seconds (the old code built the sample index for minutes)
+IG=(train gpt --data-path "$W/i_text_document" --tokenizer-type BertWordPieceLowerCase --vocab-file "$W/vocab.txt"
+    "${M[@]}" --split 80,10,10)
+expect_error "indexed GPT: huge --eval-iters" \
+  "eval-iters 10000000 .* asks for 20,000,000 validation samples, [0-9,]* epochs of the [0-9,]* windows of 33 tokens" -- \
+  timeout 10 "$MEGAC" "${IG[@]}" --eval-iters 10000000
+expect_error "indexed GPT: huge --train-iters" "train-iters 1000000000 .* asks for 2,000,000,000 training samples" -- \
+  timeout 10 "$MEGAC" "${IG[@]}" --train-iters 1000000000
+expect_error "indexed GPT: validation count past int64" "eval-iters 2147483647 .*: more than 9,223,372,036,854,775,807 validation samples is out of range" -- \
+  timeout 10 "$MEGAC" "${IG[@]}" --train-iters 1000 --eval-interval 1 --eval-iters 2147483647 --global-batch-size 2000000000
+"$MEGAC" preprocess --input "$W/corpus.jsonl" --output-prefix "$W/s" --tokenizer-type BertWordPieceLowerCase \
+  --vocab-file "$W/vocab.txt" --split-sentences --workers 1 > "$W/pre.log" 2>&1 || { cat "$W/pre.log"; fail "preprocess"; }
+B=(train bert --data-path "$W/s_text_sentence" --vocab-file "$W/vocab.txt" "${M[@]}")
+expect_error "BERT: huge --eval-iters" "eval-iters 100000000 .* asks for 200,000,000 validation samples, [0-9,]* passes over the" -- \
+  timeout 10 "$MEGAC" "${B[@]}" --eval-iters 100000000
+expect_error "BERT: huge --train-iters" "train-iters 1000000000 .* asks for 2,000,000,000 training samples" -- \
+  timeout 10 "$MEGAC" "${B[@]}" --train-iters 1000000000
+timeout 60 "$MEGAC" "${B[@]}" > "$W/bert.log" 2>&1 && grep -q "validation loss at iteration 2" "$W/bert.log" \
+  && echo "ok: BERT within the bound trains and validates" || fail "BERT normal run: $(tail -2 "$W/bert.log")"
+grep -q "validation loss at iteration 2" "$W/idx.log" && echo "ok: indexed GPT within the bound trains and validates" \
+  || fail "indexed GPT normal run: $(tail -2 "$W/idx.log")"
+
 grep -Eq '^data: .*, [0-9]+ tokens \(train [0-9]+ windows\)' "$W/ok.log" && echo "ok: a text file's line still counts tokens and windows" \
   || fail "text start-up line: $(grep '^data:' "$W/ok.log")"
 [ $fails -eq 0 ]

@@ -18,6 +18,8 @@ typedef struct bert_data_opts {
     double mask_prob, short_seq_prob;
     uint64_t seed;
     int64_t num_samples[3]; /* per split, for indexed datasets */
+    const char *request[3]; /* what asked for them ("--eval-iters 10 ..."), for messages; a request
+                             * past DATA_MAX_EPOCHS epochs of a split is refused */
 } bert_data_opts_t;
 
 typedef struct bert_data {

@@ -1,6 +1,7 @@
 /* gpt_data.c — tokenizer and dataset selection for GPT training (see gpt_data.h). */
 #include "gpt_data.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static int is_byte(const gpt_data_opts_t *o) { return strcmp(o->tokenizer_type, "Byte") == 0; }
@@ -26,10 +27,18 @@ int gpt_data_open(gpt_data_t *d, const gpt_data_opts_t *o, int seq_length, uint6
         d->tokens = d->text.nbytes;
         return 0;
     }
-    gpt_dataset_config_t cfg = {o->data_path, o->split, seq_length, seed, {0, 0, 0}, NULL, d->vocab_size};
-    gpt_dataset_megatron_sample_counts(o->train_iters, o->global_batch, o->eval_interval > 0 ? o->eval_interval : o->train_iters,
-                                       o->eval_iters, cfg.num_samples);
+    gpt_dataset_config_t cfg = {.data_path = o->data_path, .split = o->split, .seq_length = seq_length, .seed = seed,
+                                .vocab_size = d->vocab_size, .max_epochs = DATA_MAX_EPOCHS};
+    int64_t interval = o->eval_interval > 0 ? o->eval_interval : o->train_iters;
+    gpt_dataset_megatron_sample_counts(o->train_iters, o->global_batch, interval, o->eval_iters, cfg.num_samples);
     cfg.num_samples[SPLIT_TEST] = 0; /* training never reads the test split: build none */
+    /* a request past DATA_MAX_EPOCHS epochs of a split is refused naming its flag */
+    char train_req[96], valid_req[128];
+    snprintf(train_req, sizeof train_req, "--train-iters %lld (x global batch %lld)", (long long)o->train_iters,
+             (long long)o->global_batch);
+    snprintf(valid_req, sizeof valid_req, "--eval-iters %lld (x global batch %lld x %lld validation(s))",
+             (long long)o->eval_iters, (long long)o->global_batch, (long long)(interval > 0 ? o->train_iters / interval + 1 : 0));
+    cfg.request[SPLIT_TRAIN] = train_req, cfg.request[SPLIT_VALID] = valid_req;
     if (gpt_dataset_open(&d->idx, &cfg, err) != 0) return -1;
     d->indexed = 1;
     return 0;

@@ -74,7 +74,7 @@ int main(void) {
         return test_exit("test_bert_dataset");
     }
     CHECK(wordpiece_vocab_size(vocab) == NVOCAB, "vocabulary of %d", wordpiece_vocab_size(vocab));
-    bert_dataset_config_t cfg = {prefix, "80,15,5", L, 1234, {2000, 50, 0}, 0.1, 0.15, 1};
+    bert_dataset_config_t cfg = {prefix, "80,15,5", L, 1234, {2000, 50, 0}, 0.1, 0.15, 1, 0, {NULL, NULL, NULL}};
     bert_dataset_t ds;
     if (bert_dataset_open(&ds, &cfg, vocab, &err) != 0) {
         CHECK(0, "open: %s", err.msg);
@@ -220,6 +220,27 @@ int main(void) {
         for (int64_t i = 0; i < other.num_samples[0]; i++) shorts += other.map[0][3 * i + 2] != L - 3;
         CHECK(shorts == 0, "%d short targets at probability 0", shorts);
         bert_dataset_close(&other);
+    }
+
+    /* max_epochs: a request past max_epochs passes over a split is refused after the first pass,
+     * naming the request; max_epochs passes are built (issue 17, item 15) */
+    {
+        bert_dataset_config_t c6 = cfg;
+        c6.num_samples[0] = 1, c6.num_samples[1] = 0;
+        if (bert_dataset_open(&other, &c6, vocab, &err) == 0) {
+            int64_t pass = other.num_samples[0]; /* one pass: at least the one sample asked */
+            bert_dataset_close(&other);
+            c6.max_epochs = 2, c6.request[0] = "--train-iters 5";
+            c6.num_samples[0] = 2 * pass - 10; /* the second pass may make a few samples fewer */
+            int built = bert_dataset_open(&other, &c6, vocab, &err) == 0;
+            CHECK(built && pass > 10, "2 passes under max_epochs 2 (%lld a pass): %s", (long long)pass, err.msg);
+            if (built) bert_dataset_close(&other);
+            c6.num_samples[0] = 2 * pass + 1;
+            CHECK(bert_dataset_open(&other, &c6, vocab, &err) != 0 && strstr(err.msg, "--train-iters 5 asks for") &&
+                      strstr(err.msg, "more than 2 passes"), "3 passes under max_epochs 2: %s", err.msg);
+        } else {
+            CHECK(0, "one sample: %s", err.msg);
+        }
     }
 
     /* a zero --split weight builds no dataset even when samples are asked of it (Megatron builds
