@@ -8,14 +8,8 @@
  * fraction of step time spent waiting on communication. --json prints one line
  * with the fields of tools/bench_torch.py instead of the table.
  *
- * Model FLOPs per step, the same formulas as bench_torch.py (tokens = B s, summed
- * over data-parallel ranks; the attention term counts the whole s x s score
- * matrix, also for causal GPT):
- *   GPT   train 6 (P - P_pos) tokens + 12 L h s tokens   (P: every parameter, the
- *         padded vocabulary's tied embedding once, as the LM head)
- *   BERT  train 6 P_layers tokens + 12 L h s tokens + 6 M (h^2 + h V) + 6 B (h^2 + 2h)
- *         (P_layers: the encoder layers' parameters; M masked positions in the batch)
- *   forward only: 2 and 4 in place of 6 and 12, without BERT's heads. */
+ * Model FLOPs per step: models/flops.h (the formulas of bench_torch.py), summed
+ * over data-parallel ranks. */
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
@@ -27,6 +21,7 @@
 #include "../framework/rng.h"
 #include "../framework/trainer.h"
 #include "../models/bert.h"
+#include "../models/flops.h"
 #include "../models/gpt.h"
 #include "../parallel/dist_optim.h"
 #include "../parallel/grid.h"
@@ -205,21 +200,9 @@ static int bench_step(bench_t *b, grid_t *g, uint32_t s, err_t *err) {
     return be->sync(be, err);
 }
 
-/* model FLOPs of one micro-batch on one data-parallel rank (the header's formulas) */
+/* model FLOPs of one micro-batch on one data-parallel rank (models/flops.h) */
 static double bench_flops(const bench_t *b) {
-    double tokens = (double)b->B * b->T, a = b->train ? 6.0 : 2.0;
-    if (!b->is_bert) {
-        const gpt_config_t *c = &b->gcfg;
-        double dense = (double)(gpt_param_count(c, 1) - (int64_t)c->max_position_embeddings * c->hidden_size);
-        return a * dense * tokens + 2.0 * a * c->num_layers * c->hidden_size * (double)b->T * tokens;
-    }
-    const bert_config_t *c = &b->bcfg;
-    double C = c->hidden_size, F = c->ffn_hidden_size > 0 ? c->ffn_hidden_size : 4 * C;
-    double layer = 4 * C + 4 * C * C + 4 * C + 2 * C * F + F + C;
-    double f = a * c->num_layers * layer * tokens + 2.0 * a * c->num_layers * C * b->T * tokens;
-    if (b->train)
-        f += 6.0 * b->B * b->M * (C * C + C * bert_padded_vocab(c, 1)) + 6.0 * b->B * (C * C + 2 * C);
-    return f;
+    return b->is_bert ? bert_model_flops(&b->bcfg, b->B, b->T, b->M, b->train) : gpt_model_flops(&b->gcfg, b->B, b->T, b->train);
 }
 
 /* --json: a failed measurement still gives its line, so the table can say why */

@@ -9,6 +9,7 @@
 
 #include "../framework/trainer.h"
 #include "../models/bert.h"
+#include "../models/flops.h"
 #include "../parallel/dist_optim.h"
 #include "../parallel/grid.h"
 #include "args.h"
@@ -293,7 +294,11 @@ int cmd_train_bert(int argc, char **argv) {
                            .clip_grad = o.clip_grad, .metrics_file = rank == 0 ? o.metrics_file : NULL,
                            .log = rank == 0 ? stdout : NULL, .start_iteration = job.ckpt.start_iter,
                            .consumed_samples = job.ckpt.consumed_start, .save_interval = ck.save_interval,
-                           .scaler = train_base_scaler(&job.base), .skipped_iterations = &job.base.skipped};
+                           .scaler = train_base_scaler(&job.base), .skipped_iterations = &job.base.skipped,
+                           .peak_tflops = o.peak_tflops,
+                           .tensorboard_dir = rank == g->world_size - 1 ? o.tensorboard_dir : NULL};
+    tc.flops_per_rank_iter = bert_model_flops(&cfg, job.global_batch, cfg.seq_length, cfg.max_predictions_per_seq, 1) /
+                             g->world_size;
     trainer_hooks_t hooks = {.self = &job, .train_micro = job_train_micro, .eval_micro = job_eval_micro,
                              .zero_grads = job_zero_grads, .finish_grads = train_hook_finish_grads,
                              .step = train_hook_step, .dp_mean = train_hook_dp_mean, .save = ck.save ? job_save : NULL,

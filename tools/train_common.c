@@ -56,6 +56,8 @@ void train_common_specs(train_common_t *o, arg_spec_t *s) {
         {"recompute-num-layers", ARG_INT, &o->recompute_num_layers,
          "full: layers per checkpointed group (uniform) or layers recomputed (block)", 0},
         {"use-flash-attn", ARG_FLAG, &o->use_flash_attn, "fused attention: no [B,heads,T,T] tensors kept", 0},
+        {"tensorboard-dir", ARG_STR, &o->tensorboard_dir, "write TensorBoard event files here (last rank)", 0},
+        {"peak-tflops", ARG_FLOAT, &o->peak_tflops, "one rank's peak TFLOP/s: log MFU beside TFLOP/s per GPU", 0},
     };
     memcpy(s, specs, sizeof specs);
 }
@@ -83,6 +85,7 @@ int train_common_check(const train_common_t *o, lr_schedule_t *sched, adamw_conf
     if (!(o->beta1 >= 0.0f && o->beta1 < 1.0f) || !(o->beta2 >= 0.0f && o->beta2 < 1.0f) || !(o->eps > 0.0f))
         return err_set(err, "--adam-beta1/--adam-beta2 must be in [0,1) and --adam-eps positive");
     if (o->weight_decay < 0.0f || o->clip_grad < 0.0f) return err_set(err, "--weight-decay and --clip-grad must not be negative");
+    if (!(o->peak_tflops >= 0.0f)) return err_set(err, "--peak-tflops must not be negative (got %g)", o->peak_tflops);
     if (o->log_interval < 0 || o->eval_interval < 0 || o->eval_iters < 0)
         return err_set(err, "--log-interval, --eval-interval and --eval-iters must not be negative");
     if (o->bucket_size < 0) return err_set(err, "--ddp-bucket-size must not be negative");

@@ -27,9 +27,11 @@ typedef struct train_common {
     int recompute_activations, recompute_num_layers;
     const char *recompute_granularity, *recompute_method;
     int use_flash_attn; /* the fused attention ops (Megatron's --use-flash-attn) */
+    const char *tensorboard_dir; /* event files, written by the last rank */
+    float peak_tflops;           /* one rank's peak: the log line's MFU */
 } train_common_t;
 
-#define TRAIN_COMMON_SPECS 37
+#define TRAIN_COMMON_SPECS 39
 
 void train_common_defaults(train_common_t *o);
 /* Writes the TRAIN_COMMON_SPECS flag specs into out. */

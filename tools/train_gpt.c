@@ -14,6 +14,7 @@
 
 #include "../framework/backend.h"
 #include "../framework/trainer.h"
+#include "../models/flops.h"
 #include "../models/gpt.h"
 #include "../parallel/dist_optim.h"
 #include "../parallel/grid.h"
@@ -283,7 +284,9 @@ int cmd_train_gpt(int argc, char **argv) {
                            c->log_interval, c->eval_interval, c->eval_iters, sched, c->clip_grad,
                            rank == 0 ? c->metrics_file : NULL, rank == 0 ? stdout : NULL, NULL,
                            job.ckpt.start_iter, job.ckpt.consumed_start, o.ck.save_interval,
-                           train_base_scaler(&job.base), &job.base.skipped};
+                           train_base_scaler(&job.base), &job.base.skipped,
+                           gpt_model_flops(&cfg, job.global_batch, cfg.seq_length, 1) / g->world_size,
+                           c->peak_tflops, rank == g->world_size - 1 ? c->tensorboard_dir : NULL};
     trainer_hooks_t hooks = {.self = &job, .train_micro = job_train_micro, .eval_micro = job_eval_micro,
                              .zero_grads = job_zero_grads, .finish_grads = train_hook_finish_grads,
                              .step = train_hook_step, .dp_mean = train_hook_dp_mean, .save = o.ck.save ? job_save : NULL};
