@@ -10,6 +10,4 @@ int cmd_ckpt(int argc, char **argv);
 int cmd_preprocess(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 
-#define MEGAC_VERSION "0.1.0"
-
 #endif
