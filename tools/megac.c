@@ -15,6 +15,8 @@ static const command_t COMMANDS[] = {
     {"train gpt", cmd_train_gpt, "pretrain a GPT model (megac train gpt --help)"},
     {"train bert", cmd_train_bert, "pretrain BERT: masked LM + sentence order"},
     {"generate", cmd_generate, "sample text from trained GPT weights"},
+    {"encode", cmd_encode, "BERT sentence embeddings of JSON Lines texts (.npy or JSON Lines)"},
+    {"fill-mask", cmd_fill_mask, "BERT's top-k tokens for each [MASK] in JSON Lines texts"},
     {"bench", cmd_bench, "training-step throughput against this machine's sgemm peak"},
     {"ckpt", cmd_ckpt, "inspect | verify | reshard | export-hf | import-hf | bench: checkpoints"},
     {"preprocess", cmd_preprocess, "tokenize JSON Lines into Megatron .bin/.idx datasets"},
