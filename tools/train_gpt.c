@@ -123,7 +123,8 @@ static int job_setup(gpt_job_t *j, train_opts_t *o, const lr_schedule_t *sched, 
     if (train_common_batches(c, g->dp_size, &j->global_batch, &j->num_micro, err) != 0) return -1;
     j->micro_batch = c->micro_batch_size;
     gpt_data_opts_t dopts = {o->data_path, c->split, o->tokenizer_type, o->vocab_file, o->merge_file,
-                             o->tiktoken_file, c->train_iters, j->global_batch, c->eval_interval, c->eval_iters};
+                             o->tiktoken_file, c->train_iters, j->global_batch, c->eval_interval, c->eval_iters,
+                             g->world_rank == 0 ? stderr : NULL};
     if (gpt_data_open(&j->data, &dopts, cfg->seq_length, (uint64_t)c->seed, err) != 0) return -1;
     if (c->eval_iters > 0 && gpt_data_num_samples(&j->data, SPLIT_VALID) == 0)
         return err_set(err, "--data-path %s: the validation split (--split %s) is shorter than one sample of "
@@ -217,7 +218,7 @@ int cmd_train_gpt(int argc, char **argv) {
     }
     /* the vocabulary comes from the tokenizer; --print-params alone keeps GPT-2's */
     gpt_data_opts_t dopts = {o.data_path, c->split, o.tokenizer_type, o.vocab_file, o.merge_file, o.tiktoken_file,
-                             0, 0, 0, 0};
+                             0, 0, 0, 0, NULL};
     if (!failed && (!(o.print_params || o.dry_run) || args_seen(spec, nspec, "tokenizer-type")) &&
         gpt_data_vocab_size(&dopts, &cfg.vocab_size, &err) != 0)
         failed = 1;
