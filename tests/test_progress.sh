@@ -3,7 +3,7 @@
 # (done/total MB, rate, ETA, documents) when stderr is a file, a line rewritten in
 # place ("\r", erase) under a pseudo-terminal (script(1)), nothing with --quiet, and
 # with the default 10 s interval nothing on a run this short (the summary line stays);
-# and the sample-index build of `megac train gpt` on the result.
+# the sample-index build of `megac train gpt` on the result, and `megac ckpt reshard`.
 set -u
 MEGAC=$(realpath "$1")
 W=$(mktemp -d)
@@ -39,10 +39,18 @@ fi
 # the sample index build of `megac train gpt` on that dataset (150,000 samples of 4 tokens)
 MEGAC_PROGRESS_SECONDS=0 "$MEGAC" train gpt --data-path "$W/a_text_document" --tokenizer-type BertWordPieceLowerCase \
   --vocab-file "$W/vocab.txt" --num-layers 1 --hidden-size 16 --num-attention-heads 2 --seq-length 4 \
-  --micro-batch-size 2 --train-iters 1 --lr 1e-3 --eval-iters 0 --split 100,0,0 > /dev/null 2> "$W/train.err" \
+  --micro-batch-size 2 --train-iters 1 --lr 1e-3 --eval-iters 0 --split 100,0,0 --save "$W/ck" > /dev/null 2> "$W/train.err" \
   || fail "train gpt failed: $(tail -2 "$W/train.err")"
 n=$(grep -cE "^building the train sample index of $W/a_text_document: [0-9]+/[0-9]+ samples \([0-9]+%\)" "$W/train.err")
 [ "$n" -ge 2 ] && echo "ok: $n progress lines of the sample index build" || fail "index build: $(head -3 "$W/train.err")"
+
+# megac ckpt reshard: tensors done of all, and --quiet
+MEGAC_PROGRESS_SECONDS=0 "$MEGAC" ckpt reshard "$W/ck" "$W/ck2" --tensor-model-parallel-size 2 > /dev/null 2> "$W/rs.err" \
+  || fail "reshard failed: $(cat "$W/rs.err")"
+n=$(grep -cE '^megac ckpt reshard: [0-9]+/[0-9]+ tensors \([0-9]+%\)' "$W/rs.err")
+[ "$n" -ge 2 ] && grep -q '100%' "$W/rs.err" && echo "ok: $n progress lines of ckpt reshard" || fail "reshard: $(head -3 "$W/rs.err")"
+MEGAC_PROGRESS_SECONDS=0 "$MEGAC" ckpt reshard "$W/ck" "$W/ck3" --tensor-model-parallel-size 2 --quiet > /dev/null 2> "$W/rq.err"
+[ ! -s "$W/rq.err" ] && echo "ok: ckpt reshard --quiet" || fail "reshard --quiet printed: $(cat "$W/rq.err")"
 
 [ $fails -eq 0 ] && echo "progress: all checks passed"
 exit $((fails > 0))
