@@ -89,6 +89,12 @@ int trainer_run(const trainer_config_t *cfg, trainer_hooks_t *h, trainer_result_
     int64_t skipped_before = cfg->skipped_iterations ? *cfg->skipped_iterations : 0;
     loss_scaler_t *ls = cfg->scaler;
     int rc = 0;
+    if (cfg->skip_train) { /* evaluation only: the loaded (or initialized) weights */
+        if (evaluate(cfg, h, &res->last_val_loss, err) != 0 ||
+            log_validation(cfg, metrics, tb, cfg->start_iteration, res->last_val_loss, err) != 0)
+            rc = err_prefix(err, "validation at iteration %lld", (long long)cfg->start_iteration);
+        goto done;
+    }
     for (int64_t it = cfg->start_iteration + 1; it <= cfg->train_iters; it++) {
         int64_t consumed = cfg->consumed_samples + (it - cfg->start_iteration) * cfg->global_batch_size;
         h->zero_grads(h->self);

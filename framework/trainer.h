@@ -68,6 +68,7 @@ typedef struct trainer_config {
      * peak TFLOP/s (0: no MFU); logged as Megatron's "throughput per GPU" */
     double flops_per_rank_iter, peak_tflops;
     const char *tensorboard_dir; /* event files written here, or NULL (give it on the last rank only) */
+    int skip_train;              /* Megatron's --skip-train: one validation at start_iteration, no step */
 } trainer_config_t;
 
 typedef struct trainer_result {

@@ -14,6 +14,8 @@ typedef struct command {
 static const command_t COMMANDS[] = {
     {"train gpt", cmd_train_gpt, "pretrain a GPT model (megac train gpt --help)"},
     {"train bert", cmd_train_bert, "pretrain BERT: masked LM + sentence order"},
+    {"eval gpt", cmd_eval_gpt, "validation loss and perplexity of GPT weights (train gpt --skip-train)"},
+    {"eval bert", cmd_eval_bert, "validation loss, masked-LM and sentence accuracy of BERT weights"},
     {"generate", cmd_generate, "sample text from trained GPT weights"},
     {"encode", cmd_encode, "BERT sentence embeddings of JSON Lines texts (.npy or JSON Lines)"},
     {"fill-mask", cmd_fill_mask, "BERT's top-k tokens for each [MASK] in JSON Lines texts"},

@@ -262,6 +262,7 @@ int cmd_train_bert(int argc, char **argv) {
     job.cfg = cfg;
     job.eval_iters = o.eval_iters, job.rank = rank;
     if (!failed && job_setup(&job, &o, &ck, &sched, &acfg, &dopts, &err) != 0) failed = 1;
+    job.iteration = job.ckpt.start_iter; /* the validation line's iteration under --skip-train */
     int first = parallel_first_failure(failed);
     if (first >= 0) {
         if (rank == first) fprintf(stderr, "megac train bert: error: %s\n", err.msg);
@@ -295,7 +296,7 @@ int cmd_train_bert(int argc, char **argv) {
                            .log = rank == 0 ? stdout : NULL, .start_iteration = job.ckpt.start_iter,
                            .consumed_samples = job.ckpt.consumed_start, .save_interval = ck.save_interval,
                            .scaler = train_base_scaler(&job.base), .skipped_iterations = &job.base.skipped,
-                           .peak_tflops = o.peak_tflops,
+                           .peak_tflops = o.peak_tflops, .skip_train = o.skip_train,
                            .tensorboard_dir = rank == g->world_size - 1 ? o.tensorboard_dir : NULL};
     tc.flops_per_rank_iter = bert_model_flops(&cfg, job.global_batch, cfg.seq_length, cfg.max_predictions_per_seq, 1) /
                              g->world_size;
@@ -306,7 +307,10 @@ int cmd_train_bert(int argc, char **argv) {
     trainer_result_t res;
     int rc = trainer_run(&tc, &hooks, &res, &err);
     long long ran = o.train_iters > job.ckpt.start_iter ? o.train_iters - job.ckpt.start_iter : 0;
-    if (rc == 0 && rank == 0 && ran == 0)
+    if (rc == 0 && rank == 0 && o.skip_train)
+        printf("evaluation done: validation loss %.6f at iteration %lld in %.1f s\n", res.last_val_loss,
+               (long long)job.ckpt.start_iter, res.seconds);
+    else if (rc == 0 && rank == 0 && ran == 0)
         printf("nothing to train: the checkpoint is at iteration %lld and --train-iters is %lld\n",
                (long long)job.ckpt.start_iter, o.train_iters);
     else if (rc == 0 && rank == 0)

@@ -58,6 +58,7 @@ void train_common_specs(train_common_t *o, arg_spec_t *s) {
         {"use-flash-attn", ARG_FLAG, &o->use_flash_attn, "fused attention: no [B,heads,T,T] tensors kept", 0},
         {"tensorboard-dir", ARG_STR, &o->tensorboard_dir, "write TensorBoard event files here (last rank)", 0},
         {"peak-tflops", ARG_FLOAT, &o->peak_tflops, "one rank's peak TFLOP/s: log MFU beside TFLOP/s per GPU", 0},
+        {"skip-train", ARG_FLAG, &o->skip_train, "no training: one validation of --eval-iters batches (megac eval)", 0},
     };
     memcpy(s, specs, sizeof specs);
 }
@@ -72,8 +73,12 @@ int train_common_check_batch(const train_common_t *o, err_t *err) {
 
 int train_common_check(const train_common_t *o, lr_schedule_t *sched, adamw_config_t *acfg, err_t *err) {
     if (train_common_check_batch(o, err) != 0) return -1;
-    if (o->train_iters <= 0) return err_set(err, "--train-iters must be positive (got %lld)", o->train_iters);
-    if (!(o->lr > 0.0f)) return err_set(err, "--lr must be positive (got %g)", o->lr);
+    if (o->skip_train && o->eval_iters <= 0)
+        return err_set(err, "--skip-train evaluates --eval-iters batches: give a positive --eval-iters");
+    if (o->skip_train && o->train_iters != 0) return err_set(err, "--skip-train trains nothing: leave out --train-iters");
+    if (o->train_iters <= 0 && !o->skip_train)
+        return err_set(err, "--train-iters must be positive (got %lld)", o->train_iters);
+    if (!(o->lr > 0.0f) && !(o->skip_train && o->lr == 0.0f)) return err_set(err, "--lr must be positive (got %g)", o->lr);
     if (o->min_lr < 0.0f || o->min_lr > o->lr) return err_set(err, "--min-lr %g must be in [0, --lr %g]", o->min_lr, o->lr);
     *sched = (lr_schedule_t){o->lr, o->min_lr, o->lr_warmup_iters,
                              o->lr_decay_iters > 0 ? o->lr_decay_iters : o->train_iters, LR_DECAY_LINEAR};

@@ -29,9 +29,10 @@ typedef struct train_common {
     int use_flash_attn; /* the fused attention ops (Megatron's --use-flash-attn) */
     const char *tensorboard_dir; /* event files, written by the last rank */
     float peak_tflops;           /* one rank's peak: the log line's MFU */
+    int skip_train;              /* evaluation only (megac eval) */
 } train_common_t;
 
-#define TRAIN_COMMON_SPECS 39
+#define TRAIN_COMMON_SPECS 40
 
 void train_common_defaults(train_common_t *o);
 /* Writes the TRAIN_COMMON_SPECS flag specs into out. */

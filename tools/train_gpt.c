@@ -287,14 +287,17 @@ int cmd_train_gpt(int argc, char **argv) {
                            job.ckpt.start_iter, job.ckpt.consumed_start, o.ck.save_interval,
                            train_base_scaler(&job.base), &job.base.skipped,
                            gpt_model_flops(&cfg, job.global_batch, cfg.seq_length, 1) / g->world_size,
-                           c->peak_tflops, rank == g->world_size - 1 ? c->tensorboard_dir : NULL};
+                           c->peak_tflops, rank == g->world_size - 1 ? c->tensorboard_dir : NULL, c->skip_train};
     trainer_hooks_t hooks = {.self = &job, .train_micro = job_train_micro, .eval_micro = job_eval_micro,
                              .zero_grads = job_zero_grads, .finish_grads = train_hook_finish_grads,
                              .step = train_hook_step, .dp_mean = train_hook_dp_mean, .save = o.ck.save ? job_save : NULL};
     trainer_result_t res;
     int rc = trainer_run(&tc, &hooks, &res, &err);
     long long ran = c->train_iters > job.ckpt.start_iter ? c->train_iters - job.ckpt.start_iter : 0;
-    if (rc == 0 && rank == 0 && ran == 0)
+    if (rc == 0 && rank == 0 && c->skip_train)
+        printf("evaluation done: validation loss %.6f (ppl %.4g) at iteration %lld in %.1f s\n", res.last_val_loss,
+               exp(res.last_val_loss), (long long)job.ckpt.start_iter, res.seconds);
+    else if (rc == 0 && rank == 0 && ran == 0)
         printf("nothing to train: the checkpoint is at iteration %lld and --train-iters is %lld\n",
                (long long)job.ckpt.start_iter, c->train_iters);
     else if (rc == 0 && rank == 0)
