@@ -34,6 +34,8 @@
 
 #include <stdint.h>
 
+#include <stdio.h>
+
 #include "../framework/error.h"
 #include "file_util.h"
 #include "indexed_dataset.h"
@@ -49,6 +51,7 @@ typedef struct gpt_dataset_config {
                              * gpt_dataset_num_samples is 0, for the caller to refuse if it reads it */
     const char *cache_dir;  /* NULL: next to each dataset */
     int vocab_size;         /* > 0: every token read is checked against it */
+    FILE *progress;         /* index builds show their progress here (framework/progress.h), or NULL */
 } gpt_dataset_config_t;
 
 /* The indices of one dataset for one split. */
@@ -77,6 +80,7 @@ typedef struct gpt_dataset {
     int64_t *blend_sample[3];  /* ... and the sample of that dataset */
     int seq_length, vocab_size;
     uint64_t seed;
+    FILE *progress; /* cfg->progress */
     int cache_loaded, cache_built, cache_rebuilt, cache_unsaved;
     char cache_note[512]; /* why the last cache was rebuilt or not saved */
 } gpt_dataset_t;

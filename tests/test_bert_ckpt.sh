@@ -51,7 +51,7 @@ run() {
     return 1
   fi
 }
-metrics() { sed 's/, "ms_per_iter": [^,]*, "tokens_per_sec": [^,]*//' "$@"; }
+metrics() { sed -E 's/, "ms_per_iter": [^,]*, "tokens_per_sec": [^,]*(, "tflops_per_gpu": [^,}]*)?(, "mfu": [^,}]*)?//' "$@"; }
 losses() { grep '"lm_loss"' "$@" | sed 's/.*"lm_loss": \([^,]*\),.*/\1/'; }
 
 . "$here/expect.sh"  # fail, expect_error

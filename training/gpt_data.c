@@ -26,7 +26,7 @@ int gpt_data_open(gpt_data_t *d, const gpt_data_opts_t *o, int seq_length, uint6
         d->tokens = d->text.nbytes;
         return 0;
     }
-    gpt_dataset_config_t cfg = {o->data_path, o->split, seq_length, seed, {0, 0, 0}, NULL, d->vocab_size};
+    gpt_dataset_config_t cfg = {o->data_path, o->split, seq_length, seed, {0, 0, 0}, NULL, d->vocab_size, o->progress};
     gpt_dataset_megatron_sample_counts(o->train_iters, o->global_batch, o->eval_interval > 0 ? o->eval_interval : o->train_iters,
                                        o->eval_iters, cfg.num_samples);
     cfg.num_samples[SPLIT_TEST] = 0; /* training never reads the test split: build none */

@@ -39,7 +39,7 @@ static void write_dataset(const char *prefix, int *lens, int32_t mark, uint32_t 
 
 static int open_ds(gpt_dataset_t *ds, const char *path, const char *cache, int64_t train, int64_t valid, uint64_t seed,
                    err_t *err) {
-    gpt_dataset_config_t cfg = {path, "80,15,5", L, seed, {train, valid, 5}, cache, 0};
+    gpt_dataset_config_t cfg = {path, "80,15,5", L, seed, {train, valid, 5}, cache, 0, NULL};
     return gpt_dataset_open(ds, &cfg, err);
 }
 
@@ -256,7 +256,7 @@ int main(void) {
         snprintf(blend, sizeof blend, "0.3 %s 0.7 %s", a, b);
         gpt_dataset_t bl, only_a;
         int64_t n = 1000;
-        gpt_dataset_config_t cfg = {blend, "80,15,5", L, 1234, {n, 0, 0}, cache, 0};
+        gpt_dataset_config_t cfg = {blend, "80,15,5", L, 1234, {n, 0, 0}, cache, 0, NULL};
         if (gpt_dataset_open(&bl, &cfg, &err) != 0) {
             CHECK(0, "blend: %s", err.msg);
         } else {
@@ -277,7 +277,7 @@ int main(void) {
             CHECK(taken[0] == 300 && taken[1] == 700, "blend: %lld + %lld samples", (long long)taken[0], (long long)taken[1]);
             CHECK(wrong_source == 0, "blend: %d samples from the wrong dataset", wrong_source);
             /* A's part of the blend is A's own dataset for ceil(300 * 1.005) samples */
-            gpt_dataset_config_t ca = {a, "80,15,5", L, 1234, {302, 0, 0}, cache, 0};
+            gpt_dataset_config_t ca = {a, "80,15,5", L, 1234, {302, 0, 0}, cache, 0, NULL};
             CHECK(bl.parts[0][0].requested == 302, "blend: A built for %lld samples", (long long)bl.parts[0][0].requested);
             if (gpt_dataset_open(&only_a, &ca, &err) == 0) {
                 CHECK(only_a.cache_loaded == 1, "A alone reuses the blend's cache (loaded %d)", only_a.cache_loaded);
@@ -307,7 +307,7 @@ int main(void) {
         CHECK(open_ds(&x, blend, cache, 10, 0, 1, &err) != 0 && strstr(err.msg, "weight"), "negative weight: %s", err.msg);
         /* a zero weight builds no dataset (as Megatron), even when samples are asked of it: the
          * split has 0 samples, and a caller that reads it refuses (issue 17, item 17) */
-        gpt_dataset_config_t c0 = {a, "90,0,10", L, 1, {10, 10, 10}, cache, 0};
+        gpt_dataset_config_t c0 = {a, "90,0,10", L, 1, {10, 10, 10}, cache, 0, NULL};
         if (gpt_dataset_open(&x, &c0, &err) == 0) {
             CHECK(gpt_dataset_num_samples(&x, SPLIT_VALID) == 0 && gpt_dataset_num_samples(&x, SPLIT_TEST) >= 10,
                   "zero valid weight: %lld valid, %lld test samples", (long long)gpt_dataset_num_samples(&x, SPLIT_VALID),
@@ -317,7 +317,7 @@ int main(void) {
         } else {
             CHECK(0, "--split 90,0,10 refused: %s", err.msg);
         }
-        gpt_dataset_config_t c0b = {a, "90,10,0", L, 1, {10, 10, 10}, cache, 0};
+        gpt_dataset_config_t c0b = {a, "90,10,0", L, 1, {10, 10, 10}, cache, 0, NULL};
         if (gpt_dataset_open(&x, &c0b, &err) == 0) {
             CHECK(gpt_dataset_num_samples(&x, SPLIT_TEST) == 0, "zero test weight built test samples");
             gpt_dataset_close(&x);
@@ -325,15 +325,15 @@ int main(void) {
             CHECK(0, "--split 90,10,0 refused: %s", err.msg);
         }
         /* a positive weight that rounds to no sequence is refused when its samples are asked for */
-        gpt_dataset_config_t c0c = {a, "1000000,1,0", L, 1, {10, 10, 0}, cache, 0};
+        gpt_dataset_config_t c0c = {a, "1000000,1,0", L, 1, {10, 10, 0}, cache, 0, NULL};
         CHECK(gpt_dataset_open(&x, &c0c, &err) != 0 && strstr(err.msg, "valid split is empty"), "empty valid split: %s", err.msg);
-        gpt_dataset_config_t c1 = {a, "80,15,5", L, 1, {10, 0, 0}, cache, 1000};
+        gpt_dataset_config_t c1 = {a, "80,15,5", L, 1, {10, 0, 0}, cache, 1000, NULL};
         if (gpt_dataset_open(&x, &c1, &err) == 0) {
             CHECK(gpt_dataset_sample(&x, SPLIT_TRAIN, 0, out, &err) != 0 && strstr(err.msg, "outside the vocabulary"),
                   "tokens past --vocab-size are refused: %s", err.msg);
             gpt_dataset_close(&x);
         }
-        gpt_dataset_config_t c2 = {a, "80,15,5", 0, 1, {10, 0, 0}, cache, 0};
+        gpt_dataset_config_t c2 = {a, "80,15,5", 0, 1, {10, 0, 0}, cache, 0, NULL};
         CHECK(gpt_dataset_open(&x, &c2, &err) != 0 && strstr(err.msg, "--seq-length"), "seq-length 0: %s", err.msg);
     }
     gpt_dataset_close(&ds);
