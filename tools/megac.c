@@ -20,7 +20,7 @@ static const command_t COMMANDS[] = {
     {"encode", cmd_encode, "BERT sentence embeddings of JSON Lines texts (.npy or JSON Lines)"},
     {"fill-mask", cmd_fill_mask, "BERT's top-k tokens for each [MASK] in JSON Lines texts"},
     {"bench", cmd_bench, "training-step throughput against this machine's sgemm peak"},
-    {"ckpt", cmd_ckpt, "inspect | verify | reshard | export-hf | import-hf | bench: checkpoints"},
+    {"ckpt", cmd_ckpt, "inspect|verify|reshard|bench|export-hf|import-hf|export-megatron|import-megatron"},
     {"preprocess", cmd_preprocess, "tokenize JSON Lines into Megatron .bin/.idx datasets"},
     {"plan", cmd_plan, "memory, FLOPs and time of a model and layout on a cluster"},
 };
