@@ -19,23 +19,6 @@ void ckpt_meta_init(ckpt_meta_t *m) {
     snprintf(m->model_type, sizeof m->model_type, "gpt");
 }
 
-uint32_t crc32c(uint32_t crc, const void *data, size_t n) {
-    static uint32_t table[256];
-    static int ready = 0;
-    if (!ready) {
-        for (uint32_t i = 0; i < 256; i++) {
-            uint32_t c = i;
-            for (int k = 0; k < 8; k++) c = c & 1 ? 0x82F63B78u ^ (c >> 1) : c >> 1;
-            table[i] = c;
-        }
-        ready = 1;
-    }
-    const unsigned char *p = data;
-    crc = ~crc;
-    for (size_t i = 0; i < n; i++) crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
-    return ~crc;
-}
-
 /* ---------------------------------------------------------------- encode */
 
 #define EXACT_INT_MAX 9007199254740992.0 /* 2^53: integers JSON numbers hold exactly */

@@ -36,6 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../framework/crc32c.h" /* crc32c() of the record */
 #include "../framework/error.h"
 #include "../framework/optim.h"
 
@@ -76,8 +77,5 @@ int ckpt_meta_from_json(const char *json, size_t len, ckpt_meta_t *m, err_t *err
 /* The double nearest the shortest decimal that reads back as f, so a float
  * field prints as 0.003 rather than 0.0030000000260770321 (JSON writers). */
 double ckpt_json_float(float f);
-
-/* CRC-32C (Castagnoli; crc32c(0, "123456789", 9) == 0xE3069283); crc chains calls. */
-uint32_t crc32c(uint32_t crc, const void *data, size_t n);
 
 #endif

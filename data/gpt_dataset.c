@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../framework/progress.h"
 #include "../framework/rng.h"
 
 static const char *const SPLIT_NAME[3] = {"train", "valid", "test"};
@@ -156,7 +157,7 @@ static int plan_part(gpt_part_t *p, const indexed_dataset_t *src, int seq_length
 }
 
 static int build_part(gpt_part_t *p, const indexed_dataset_t *src, int seq_length, int split, uint64_t seed,
-                      int64_t tokens_per_epoch, err_t *err) {
+                      int64_t tokens_per_epoch, progress_t *pg, err_t *err) {
     int64_t nseq = p->seq_end - p->seq_begin;
     int32_t *doc = malloc((size_t)p->n_doc * sizeof *doc);
     int64_t *sdoc = malloc((size_t)(p->n_samples + 1) * sizeof *sdoc);
@@ -177,6 +178,7 @@ static int build_part(gpt_part_t *p, const indexed_dataset_t *src, int seq_lengt
     int32_t off = 0;
     sdoc[0] = 0, soff[0] = 0;
     for (int64_t s = 1; s <= p->n_samples; s++) {
+        if ((s & 0xffff) == 0) progress_update(pg, (double)s, NULL);
         int64_t remaining = (int64_t)seq_length + 1;
         while (remaining != 0) {
             int64_t len = indexed_sequence_length(src, doc[di]) - off;
@@ -406,7 +408,13 @@ static int open_part(gpt_dataset_t *ds, int k, int split, int64_t requested, con
         return 0;
     }
     if (got < 0) ds->cache_rebuilt++;
-    if (build_part(p, src, ds->seq_length, split, ds->seed, tokens, err) != 0) {
+    char what[256];
+    snprintf(what, sizeof what, "building the %s sample index of %s", SPLIT_NAME[split], ds->prefixes[k]);
+    progress_t pg;
+    progress_start(&pg, ds->progress, what, "samples", (double)p->n_samples, ds->progress == NULL);
+    int brc = build_part(p, src, ds->seq_length, split, ds->seed, tokens, &pg, err);
+    progress_end(&pg);
+    if (brc != 0) {
         free(path);
         return err_prefix(err, "%s", ds->prefixes[k]);
     }
@@ -471,6 +479,7 @@ int gpt_dataset_open(gpt_dataset_t *ds, const gpt_dataset_config_t *cfg, err_t *
     ds->seq_length = cfg->seq_length;
     ds->seed = cfg->seed;
     ds->vocab_size = cfg->vocab_size;
+    ds->progress = cfg->progress;
     ds->sources = calloc((size_t)ds->n_sources, sizeof *ds->sources);
     if (!ds->sources) {
         err_set(err, "out of memory");

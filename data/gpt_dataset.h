@@ -34,6 +34,8 @@
 
 #include <stdint.h>
 
+#include <stdio.h>
+
 #include "../framework/error.h"
 #include "file_util.h"
 #include "indexed_dataset.h"
@@ -52,6 +54,7 @@ typedef struct gpt_dataset_config {
     int64_t max_epochs;     /* > 0: a split's request needing more epochs of a dataset is refused
                              * before any index is built (see DATA_MAX_EPOCHS) */
     const char *request[3]; /* what asked for each split's samples, for messages ("--eval-iters 10") */
+    FILE *progress;         /* index builds show their progress here (framework/progress.h), or NULL */
 } gpt_dataset_config_t;
 
 /* The indices of one dataset for one split. */
@@ -80,6 +83,7 @@ typedef struct gpt_dataset {
     int64_t *blend_sample[3];  /* ... and the sample of that dataset */
     int seq_length, vocab_size;
     uint64_t seed;
+    FILE *progress; /* cfg->progress */
     int cache_loaded, cache_built, cache_rebuilt, cache_unsaved;
     char cache_note[512]; /* why the last cache was rebuilt or not saved */
 } gpt_dataset_t;

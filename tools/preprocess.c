@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "../data/buffers.h"
@@ -27,6 +28,7 @@
 #include "../data/tokenizer.h"
 #include "../data/utf8.h"
 #include "../framework/args.h"
+#include "../framework/progress.h"
 #include "commands.h"
 
 #define MAX_KEYS 16
@@ -270,7 +272,7 @@ out:
 int cmd_preprocess(int argc, char **argv) {
     const char *input = NULL, *json_keys = "text", *output_prefix = NULL, *tokenizer_type = NULL, *vocab = NULL,
                *merges = NULL, *tiktoken = NULL, *inspect_prefix = NULL;
-    int append_eod = 0, workers = 1, split_sentences = 0, strict = 0, log_interval = 100000;
+    int append_eod = 0, workers = 1, split_sentences = 0, strict = 0, log_interval = 100000, quiet = 0;
     long long sample = 0;
     arg_spec_t spec[] = {
         {"input", ARG_STR, &input, "JSON Lines file, one document per line (- for standard input)", 0},
@@ -284,7 +286,8 @@ int cmd_preprocess(int argc, char **argv) {
         {"workers", ARG_INT, &workers, "tokenizing threads (1)", 0},
         {"split-sentences", ARG_FLAG, &split_sentences, "one sequence per sentence (PREFIX_KEY_sentence)", 0},
         {"strict", ARG_FLAG, &strict, "stop at the first bad line instead of skipping it", 0},
-        {"log-interval", ARG_INT, &log_interval, "documents between progress lines on stderr (100000; 0 = none)", 0},
+        {"log-interval", ARG_INT, &log_interval, "0: no progress lines, as --quiet (progress is timed: see README)", 0},
+        {"quiet", ARG_FLAG, &quiet, "no progress line (a terminal) or periodic lines (a log) on stderr", 0},
         {"inspect", ARG_STR, &inspect_prefix, "print the counts and one document of PREFIX.bin/.idx", 0},
         {"sample", ARG_I64, &sample, "with --inspect: the document to show (0)", 0},
     };
@@ -389,8 +392,12 @@ int cmd_preprocess(int argc, char **argv) {
     }
 
     long long n_lines = 0, n_docs = 0, n_blank = 0, n_bad[BAD_KINDS] = {0}, n_tokens = 0, shown = 0;
-    long long next_log = log_interval;
     double bytes = 0.0, t0 = now_s();
+    struct stat st; /* the input's size, when it is a file: the progress line's total */
+    progress_t prog;
+    progress_start(&prog, stderr, "megac preprocess", "MB",
+                   fstat(fileno(in), &st) == 0 && S_ISREG(st.st_mode) ? (double)st.st_size / 1e6 : 0.0,
+                   quiet || log_interval == 0);
     int eof = 0, stop = 0;
     while (!eof && !stop) {
         int nb = 0;
@@ -460,13 +467,11 @@ int cmd_preprocess(int argc, char **argv) {
             }
             n_docs++;
         }
-        if (log_interval > 0 && n_docs >= next_log) {
-            double t = now_s() - t0;
-            fprintf(stderr, "megac preprocess: %lld documents, %lld tokens, %.0f docs/s, %.2f MB/s\n", n_docs, n_tokens,
-                    t > 0 ? (double)n_docs / t : 0.0, t > 0 ? bytes / 1e6 / t : 0.0);
-            while (next_log <= n_docs) next_log += log_interval;
-        }
+        char extra[96];
+        snprintf(extra, sizeof extra, "%lld documents, %lld tokens", n_docs, n_tokens);
+        progress_update(&prog, bytes / 1e6, extra);
     }
+    progress_end(&prog);
     if (stop) goto out;
     for (int k = 0; k < job.n_keys; k++) {
         if (indexed_writer_finish(&writers[k], &err) != 0) {

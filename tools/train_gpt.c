@@ -90,7 +90,7 @@ int cmd_train_gpt(int argc, char **argv) {
     }
     /* the vocabulary comes from the tokenizer; --print-params alone keeps GPT-2's */
     gpt_data_opts_t dopts = {o.data_path, c->split, o.tokenizer_type, o.vocab_file, o.merge_file, o.tiktoken_file,
-                             0, 0, 0, 0};
+                             0, 0, 0, 0, NULL};
     if (!failed && (!(o.print_params || o.dry_run) || args_seen(spec, nspec, "tokenizer-type")) &&
         gpt_data_vocab_size(&dopts, &cfg.vocab_size, &err) != 0)
         failed = 1;

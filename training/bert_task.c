@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../models/bert.h"
+#include "../models/flops.h"
 #include "bert_data.h"
 #include "job.h"
 
@@ -139,8 +140,13 @@ static void banner(const train_job_t *j) {
 
 static void ckpt_params(const void *m, ckpt_param_t *params) { bert_ckpt_params(m, params); }
 
+static double flops_per_iteration(const train_job_t *j) {
+    const bert_config_t *c = j->cfg;
+    return bert_flops_per_iteration(c, j->global_batch, j->shape.seq_length, c->max_predictions_per_seq, 1);
+}
+
 const train_task_t train_task_bert = {
     .model = &bert_model_ops, .ckpt = &model_ckpt_bert, .ckpt_params = ckpt_params, .data_open = data_open,
     .data_close = data_close, .batch = batch, .banner = banner, .after_forward = after_forward,
-    .eval_end = eval_end, .log_extra = log_extra,
+    .eval_end = eval_end, .log_extra = log_extra, .flops_per_iteration = flops_per_iteration,
 };

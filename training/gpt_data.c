@@ -28,7 +28,8 @@ int gpt_data_open(gpt_data_t *d, const gpt_data_opts_t *o, int seq_length, uint6
         return 0;
     }
     gpt_dataset_config_t cfg = {.data_path = o->data_path, .split = o->split, .seq_length = seq_length, .seed = seed,
-                                .vocab_size = d->vocab_size, .max_epochs = DATA_MAX_EPOCHS};
+                                .vocab_size = d->vocab_size, .max_epochs = DATA_MAX_EPOCHS,
+                                .progress = o->progress};
     int64_t interval = o->eval_interval > 0 ? o->eval_interval : o->train_iters;
     gpt_dataset_megatron_sample_counts(o->train_iters, o->global_batch, interval, o->eval_iters, cfg.num_samples);
     cfg.num_samples[SPLIT_TEST] = 0; /* training never reads the test split: build none */

@@ -19,6 +19,7 @@ typedef struct gpt_data_opts {
     const char *tokenizer_type; /* --tokenizer-type */
     const char *vocab_file, *merge_file, *tiktoken_file;
     int64_t train_iters, global_batch, eval_interval, eval_iters; /* samples to build */
+    FILE *progress;             /* index builds' progress (rank 0: stderr), or NULL */
 } gpt_data_opts_t;
 
 typedef struct gpt_data {

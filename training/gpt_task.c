@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../models/flops.h"
 #include "../models/gpt.h"
 #include "gpt_data.h"
 #include "job.h"
@@ -32,6 +33,7 @@ static int data_open(train_job_t *j, err_t *err) {
     gpt_data_opts_t dopts = *(const gpt_data_opts_t *)j->task_opts;
     dopts.train_iters = c->train_iters, dopts.global_batch = j->global_batch;
     dopts.eval_interval = c->eval_interval, dopts.eval_iters = c->eval_iters;
+    dopts.progress = j->rank == 0 ? stderr : NULL; /* index builds' progress */
     if (gpt_data_open(&d->data, &dopts, T, (uint64_t)c->seed, err) != 0) return -1;
     if (c->eval_iters > 0 && gpt_data_num_samples(&d->data, SPLIT_VALID) == 0)
         return err_set(err, "--data-path %s: the validation split (--split %s) is shorter than one sample of "
@@ -96,7 +98,12 @@ static void banner(const train_job_t *j) {
 
 static void ckpt_params(const void *m, ckpt_param_t *params) { gpt_ckpt_params(m, params); }
 
+static double flops_per_iteration(const train_job_t *j) {
+    return gpt_flops_per_iteration(j->cfg, j->global_batch, j->shape.seq_length, 1);
+}
+
 const train_task_t train_task_gpt = {
     .model = &gpt_model_ops, .ckpt = &model_ckpt_gpt, .ckpt_params = ckpt_params, .check = check,
     .data_open = data_open, .data_close = data_close, .batch = batch, .banner = banner,
+    .flops_per_iteration = flops_per_iteration,
 };

@@ -2,6 +2,7 @@
 #include "job.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,7 +145,10 @@ int train_job_main(const train_task_t *task, void *cfg, train_common_t *o, const
                            .clip_grad = o->clip_grad, .metrics_file = rank == 0 ? o->metrics_file : NULL,
                            .log = rank == 0 ? stdout : NULL, .start_iteration = job.ckpt.start_iter,
                            .consumed_samples = job.ckpt.consumed_start, .save_interval = ck->save_interval,
-                           .scaler = train_base_scaler(&job.base), .skipped_iterations = &job.base.skipped};
+                           .scaler = train_base_scaler(&job.base), .skipped_iterations = &job.base.skipped,
+                           .peak_tflops = o->peak_tflops, .skip_train = o->skip_train,
+                           .tensorboard_dir = rank == g->world_size - 1 ? o->tensorboard_dir : NULL};
+    if (task->flops_per_iteration) tc.flops_per_rank_iter = task->flops_per_iteration(&job) / g->world_size;
     trainer_hooks_t hooks = {.self = &job, .batch = job_batch, .forward = job_forward, .backward = job_backward,
                              .zero_grads = job_zero_grads, .eval_end = task->eval_end ? job_eval_end : NULL,
                              .finish_grads = train_hook_finish_grads,
@@ -153,7 +157,10 @@ int train_job_main(const train_task_t *task, void *cfg, train_common_t *o, const
     trainer_result_t res;
     int rc = trainer_run(&tc, &hooks, &res, err);
     long long ran = o->train_iters > job.ckpt.start_iter ? o->train_iters - job.ckpt.start_iter : 0;
-    if (rc == 0 && rank == 0 && ran == 0)
+    if (rc == 0 && rank == 0 && o->skip_train)
+        printf("evaluation done: validation loss %.6f (ppl %.4g) at iteration %lld in %.1f s\n", res.last_val_loss,
+               exp(res.last_val_loss), (long long)job.ckpt.start_iter, res.seconds);
+    else if (rc == 0 && rank == 0 && ran == 0)
         printf("nothing to train: the checkpoint is at iteration %lld and --train-iters is %lld\n",
                (long long)job.ckpt.start_iter, o->train_iters);
     else if (rc == 0 && rank == 0)

@@ -44,6 +44,9 @@ typedef struct train_task {
     int (*eval_end)(train_job_t *j, int64_t it, err_t *err);
     /* optional, every rank at each log line (trainer.h's log_extra) */
     int (*log_extra)(train_job_t *j, char *text, size_t tn, char *json, size_t jn, err_t *err);
+    /* model FLOPs of one training iteration (the global batch, forward and
+     * backward; models/flops.h): the log line's TFLOP/s per GPU and MFU */
+    double (*flops_per_iteration)(const train_job_t *j);
 } train_task_t;
 
 struct train_job {

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../framework/version.h"
 
 void train_ckpt_specs(train_ckpt_opts_t *o, arg_spec_t *s) {
     arg_spec_t specs[TRAIN_CKPT_SPECS] = {

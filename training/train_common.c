@@ -59,6 +59,9 @@ void train_common_specs(train_common_t *o, arg_spec_t *s) {
         {"use-flash-attn", ARG_FLAG, &o->use_flash_attn, "fused attention: no [B,heads,T,T] tensors kept", 0},
         {"distributed-timeout-minutes", ARG_FLOAT, &o->distributed_timeout_minutes,
          "a rank waiting longer in one collective ends the job (10; fractions allowed)", 0},
+        {"tensorboard-dir", ARG_STR, &o->tensorboard_dir, "write TensorBoard event files here (last rank)", 0},
+        {"peak-tflops", ARG_FLOAT, &o->peak_tflops, "one rank's peak TFLOP/s: log MFU beside TFLOP/s per GPU", 0},
+        {"skip-train", ARG_FLAG, &o->skip_train, "no training: one validation of --eval-iters batches (megac eval)", 0},
     };
     memcpy(s, specs, sizeof specs);
     o->spec = s;
@@ -76,8 +79,12 @@ int train_common_check_batch(const train_common_t *o, err_t *err) {
 
 int train_common_check(const train_common_t *o, lr_schedule_t *sched, adamw_config_t *acfg, err_t *err) {
     if (train_common_check_batch(o, err) != 0) return -1;
-    if (o->train_iters <= 0) return err_set(err, "--train-iters must be positive (got %lld)", o->train_iters);
-    if (!(o->lr > 0.0f)) return err_set(err, "--lr must be positive (got %g)", o->lr);
+    if (o->skip_train && o->eval_iters <= 0)
+        return err_set(err, "--skip-train evaluates --eval-iters batches: give a positive --eval-iters");
+    if (o->skip_train && o->train_iters != 0) return err_set(err, "--skip-train trains nothing: leave out --train-iters");
+    if (o->train_iters <= 0 && !o->skip_train)
+        return err_set(err, "--train-iters must be positive (got %lld)", o->train_iters);
+    if (!(o->lr > 0.0f) && !(o->skip_train && o->lr == 0.0f)) return err_set(err, "--lr must be positive (got %g)", o->lr);
     if (o->min_lr < 0.0f || o->min_lr > o->lr) return err_set(err, "--min-lr %g must be in [0, --lr %g]", o->min_lr, o->lr);
     *sched = (lr_schedule_t){o->lr, o->min_lr, o->lr_warmup_iters,
                              o->lr_decay_iters > 0 ? o->lr_decay_iters : o->train_iters, LR_DECAY_LINEAR};
@@ -89,6 +96,7 @@ int train_common_check(const train_common_t *o, lr_schedule_t *sched, adamw_conf
     if (!(o->beta1 >= 0.0f && o->beta1 < 1.0f) || !(o->beta2 >= 0.0f && o->beta2 < 1.0f) || !(o->eps > 0.0f))
         return err_set(err, "--adam-beta1/--adam-beta2 must be in [0,1) and --adam-eps positive");
     if (o->weight_decay < 0.0f || o->clip_grad < 0.0f) return err_set(err, "--weight-decay and --clip-grad must not be negative");
+    if (!(o->peak_tflops >= 0.0f)) return err_set(err, "--peak-tflops must not be negative (got %g)", o->peak_tflops);
     if (o->log_interval < 0 || o->eval_interval < 0 || o->eval_iters < 0)
         return err_set(err, "--log-interval, --eval-interval and --eval-iters must not be negative");
     if (o->bucket_size < 0) return err_set(err, "--ddp-bucket-size must not be negative");

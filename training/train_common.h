@@ -29,9 +29,12 @@ typedef struct train_common {
     int use_flash_attn; /* the fused attention ops (Megatron's --use-flash-attn) */
     const arg_spec_t *spec; /* train_common_specs' specs: which flags were given */
     float distributed_timeout_minutes; /* the collective watchdog (parallel/comm.h) */
+    const char *tensorboard_dir; /* event files, written by the last rank */
+    float peak_tflops;           /* one rank's peak: the log line's MFU */
+    int skip_train;              /* evaluation only (megac eval) */
 } train_common_t;
 
-#define TRAIN_COMMON_SPECS 38
+#define TRAIN_COMMON_SPECS 41
 
 void train_common_defaults(train_common_t *o);
 /* Writes the TRAIN_COMMON_SPECS flag specs into out. */

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "../framework/tensorboard.h"
+
 double trainer_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -97,7 +99,8 @@ static int check_logs(const trainer_config_t *cfg, FILE *metrics, err_t *err) {
     return metrics ? check_written(metrics, what, err) : 0;
 }
 
-static int log_validation(const trainer_config_t *cfg, FILE *metrics, int64_t it, double val, err_t *err) {
+static int log_validation(const trainer_config_t *cfg, FILE *metrics, tb_writer_t *tb, int64_t it, double val,
+                          err_t *err) {
     if (cfg->log) {
         fprintf(cfg->log, "-----------------------------------------------------------------------------\n");
         fprintf(cfg->log, " validation loss at iteration %lld | lm loss value: %.6E | lm loss PPL: %.6E |\n",
@@ -110,7 +113,28 @@ static int log_validation(const trainer_config_t *cfg, FILE *metrics, int64_t it
                 val, exp(val));
         fflush(metrics);
     }
+    if (tb && (tb_add_scalar(tb, "lm loss validation", it, val, err) != 0 ||
+               tb_add_scalar(tb, "lm loss validation ppl", it, exp(val), err) != 0 || tb_writer_flush(tb, err) != 0))
+        return -1;
     return check_logs(cfg, metrics, err);
+}
+
+/* the scalars Megatron's training_log writes, with its tags */
+static int tb_log(tb_writer_t *tb, const trainer_config_t *cfg, int64_t it, double loss, float lr, double norm,
+                  int64_t skipped, double tps, double tflops, err_t *err) {
+    const loss_scaler_t *ls = cfg->scaler;
+    if (tb_add_scalar(tb, "learning-rate", it, lr, err) != 0 || tb_add_scalar(tb, "lm loss", it, loss, err) != 0 ||
+        tb_add_scalar(tb, "batch-size", it, cfg->global_batch_size, err) != 0 ||
+        tb_add_scalar(tb, "tokens-per-second", it, tps, err) != 0)
+        return -1;
+    if (isfinite(norm) && tb_add_scalar(tb, "grad-norm", it, norm, err) != 0) return -1;
+    if (ls && (tb_add_scalar(tb, "loss-scale", it, ls->scale, err) != 0 ||
+               tb_add_scalar(tb, "skipped-iterations", it, (double)skipped, err) != 0))
+        return -1;
+    if (tflops > 0 && tb_add_scalar(tb, "throughput", it, tflops, err) != 0) return -1;
+    if (tflops > 0 && cfg->peak_tflops > 0 && tb_add_scalar(tb, "mfu", it, tflops / cfg->peak_tflops, err) != 0)
+        return -1;
+    return tb_writer_flush(tb, err);
 }
 
 int trainer_run(const trainer_config_t *cfg, trainer_hooks_t *h, trainer_result_t *res,
@@ -121,11 +145,23 @@ int trainer_run(const trainer_config_t *cfg, trainer_hooks_t *h, trainer_result_
         metrics = fopen(cfg->metrics_file, "w");
         if (!metrics) return err_set(err, "--metrics-file %s: %s", cfg->metrics_file, strerror(errno));
     }
+    tb_writer_t *tb = NULL;
+    if (cfg->tensorboard_dir && tb_writer_open(&tb, cfg->tensorboard_dir, err) != 0) {
+        if (metrics) fclose(metrics);
+        return -1;
+    }
     double t_start = trainer_now(), t_log = t_start;
     int64_t iters_since_log = 0, skipped_since_log = 0;
     int64_t skipped_before = cfg->skipped_iterations ? *cfg->skipped_iterations : 0;
     loss_scaler_t *ls = cfg->scaler;
     int rc = 0;
+    if (cfg->skip_train) { /* evaluation only: the loaded (or initialized) weights */
+        if (evaluate(cfg, h, cfg->start_iteration, &res->last_val_loss, err) != 0)
+            rc = err_prefix(err, "validation at iteration %lld", (long long)cfg->start_iteration);
+        else if (log_validation(cfg, metrics, tb, cfg->start_iteration, res->last_val_loss, err) != 0)
+            rc = -1;
+        goto done;
+    }
     for (int64_t it = cfg->start_iteration + 1; it <= cfg->train_iters; it++) {
         int64_t consumed = cfg->consumed_samples + (it - cfg->start_iteration) * cfg->global_batch_size;
         step_result_t r;
@@ -147,6 +183,7 @@ int trainer_run(const trainer_config_t *cfg, trainer_hooks_t *h, trainer_result_
             double now = trainer_now();
             double sec = (now - t_log) / (double)iters_since_log;
             double tps = (double)cfg->global_batch_size * cfg->seq_length / sec;
+            double tflops = cfg->flops_per_rank_iter / sec / 1e12; /* Megatron's TFLOP/s/GPU */
             char extra[256] = "", extra_json[256] = "";
             if (h->log_extra && h->log_extra(h->self, extra, sizeof extra, extra_json, sizeof extra_json, err) != 0) {
                 rc = err_prefix(err, "iteration %lld", (long long)it);
@@ -156,6 +193,16 @@ int trainer_run(const trainer_config_t *cfg, trainer_hooks_t *h, trainer_result_
              * skipped, and the skipped iterations since the last log line */
             char scale_txt[48] = "", norm_txt[48] = "", skip_txt[64] = "";
             char scale_json[48] = "", skip_json[48] = "", norm_json[48] = "null";
+            char tput_txt[96] = "", tput_json[96] = "";
+            if (tflops > 0) {
+                snprintf(tput_txt, sizeof tput_txt, " throughput per GPU (TFLOP/s/GPU): %.3g |", tflops);
+                snprintf(tput_json, sizeof tput_json, ", \"tflops_per_gpu\": %.6g", tflops);
+            }
+            if (tflops > 0 && cfg->peak_tflops > 0) {
+                size_t k = strlen(tput_txt), kj = strlen(tput_json);
+                snprintf(tput_txt + k, sizeof tput_txt - k, " MFU: %.3g%% |", 100.0 * tflops / cfg->peak_tflops);
+                snprintf(tput_json + kj, sizeof tput_json - kj, ", \"mfu\": %.6g", tflops / cfg->peak_tflops);
+            }
             if (ls) {
                 snprintf(scale_txt, sizeof scale_txt, " loss scale: %.1f |", (double)ls->scale);
                 snprintf(skip_txt, sizeof skip_txt, " number of skipped iterations: %3lld |",
@@ -170,22 +217,26 @@ int trainer_run(const trainer_config_t *cfg, trainer_hooks_t *h, trainer_result_
             if (cfg->log) {
                 fprintf(cfg->log,
                         " iteration %8lld/%8lld | consumed samples: %12lld | elapsed time per "
-                        "iteration (ms): %.1f | learning rate: %.6E | global batch size: %5d | lm loss: "
+                        "iteration (ms): %.1f |%s learning rate: %.6E | global batch size: %5d | lm loss: "
                         "%.6E |%s%s%s tokens per second: %.1f |%s\n",
-                        (long long)it, (long long)cfg->train_iters, (long long)consumed, sec * 1e3, (double)lr,
-                        cfg->global_batch_size, loss, scale_txt, norm_txt, skip_txt, tps, extra);
+                        (long long)it, (long long)cfg->train_iters, (long long)consumed, sec * 1e3, tput_txt,
+                        (double)lr, cfg->global_batch_size, loss, scale_txt, norm_txt, skip_txt, tps, extra);
                 fflush(cfg->log);
             }
             if (metrics) {
                 fprintf(metrics,
                         "{\"iteration\": %lld, \"consumed_samples\": %lld, \"lm_loss\": %.9g, \"lr\": %.9g, "
-                        "\"grad_norm\": %s, \"ms_per_iter\": %.3f, \"tokens_per_sec\": %.3f%s%s%s}\n",
+                        "\"grad_norm\": %s, \"ms_per_iter\": %.3f, \"tokens_per_sec\": %.3f%s%s%s%s}\n",
                         (long long)it, (long long)consumed, loss, (double)lr,
-                        norm_json, sec * 1e3, tps, scale_json, skip_json, extra_json);
+                        norm_json, sec * 1e3, tps, tput_json, scale_json, skip_json, extra_json);
                 fflush(metrics);
             }
             if (check_logs(cfg, metrics, err) != 0) {
                 rc = -1;
+                goto done;
+            }
+            if (tb && tb_log(tb, cfg, it, loss, lr, norm, skipped_since_log, tps, tflops, err) != 0) {
+                rc = err_prefix(err, "iteration %lld", (long long)it);
                 goto done;
             }
             skipped_since_log = 0;
@@ -200,7 +251,7 @@ int trainer_run(const trainer_config_t *cfg, trainer_hooks_t *h, trainer_result_
                 goto done;
             }
             res->last_val_loss = val;
-            if (log_validation(cfg, metrics, it, val, err) != 0) {
+            if (log_validation(cfg, metrics, tb, it, val, err) != 0) {
                 rc = -1;
                 goto done;
             }
@@ -219,5 +270,6 @@ done:
     res->seconds = trainer_now() - t_start;
     if (metrics && fclose(metrics) != 0 && rc == 0)
         rc = err_set(err, "--metrics-file %s: write failed", cfg->metrics_file);
+    if (tb_writer_close(tb, rc == 0 ? err : &(err_t){{0}}) != 0) rc = -1;
     return rc;
 }

@@ -69,6 +69,11 @@ typedef struct trainer_config {
     int64_t save_interval;    /* with a save hook: every this many iterations (0: only at the end) */
     loss_scaler_t *scaler;    /* fp16 loss scaling, or NULL; updated in place */
     int64_t *skipped_iterations; /* optional in/out: skipped steps so far (a save hook reads it) */
+    /* model FLOPs of one iteration per rank (0: TFLOP/s not logged) and one rank's
+     * peak TFLOP/s (0: no MFU); logged as Megatron's "throughput per GPU" */
+    double flops_per_rank_iter, peak_tflops;
+    const char *tensorboard_dir; /* event files written here, or NULL (give it on the last rank only) */
+    int skip_train;              /* Megatron's --skip-train: one validation at start_iteration, no step */
 } trainer_config_t;
 
 typedef struct trainer_result {

@@ -12,7 +12,7 @@
 #  - bad flags are refused in one line.
 . "$(dirname "$0")/common.sh"
 # the metric lines without their timings (loss scale and skipped count kept)
-exact() { sed -E 's/"ms_per_iter": [^,]*, "tokens_per_sec": [^,}]*//' "$@"; }
+exact() { sed -E 's/"ms_per_iter": [^,]*, "tokens_per_sec": [^,}]*(, "tflops_per_gpu": [^,}]*)?(, "mfu": [^,}]*)?//' "$@"; }
 worst() { paste <(losses "$1") <(losses "$2") |
           awk '{ d = ($1 - $2) / $1; if (d < 0) d = -d; if (d > w) w = d } END { printf "%.3g", w }'; }
 

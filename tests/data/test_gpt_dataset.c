@@ -39,7 +39,7 @@ static void write_dataset(const char *prefix, int *lens, int32_t mark, uint32_t 
 
 static int open_ds(gpt_dataset_t *ds, const char *path, const char *cache, int64_t train, int64_t valid, uint64_t seed,
                    err_t *err) {
-    gpt_dataset_config_t cfg = {path, "80,15,5", L, seed, {train, valid, 5}, cache, 0, 0, {NULL, NULL, NULL}};
+    gpt_dataset_config_t cfg = {path, "80,15,5", L, seed, {train, valid, 5}, cache, 0, 0, {NULL, NULL, NULL}, NULL};
     return gpt_dataset_open(ds, &cfg, err);
 }
 
@@ -256,7 +256,7 @@ int main(void) {
         snprintf(blend, sizeof blend, "0.3 %s 0.7 %s", a, b);
         gpt_dataset_t bl, only_a;
         int64_t n = 1000;
-        gpt_dataset_config_t cfg = {blend, "80,15,5", L, 1234, {n, 0, 0}, cache, 0, 0, {NULL, NULL, NULL}};
+        gpt_dataset_config_t cfg = {blend, "80,15,5", L, 1234, {n, 0, 0}, cache, 0, 0, {NULL, NULL, NULL}, NULL};
         if (gpt_dataset_open(&bl, &cfg, &err) != 0) {
             CHECK(0, "blend: %s", err.msg);
         } else {
@@ -277,7 +277,7 @@ int main(void) {
             CHECK(taken[0] == 300 && taken[1] == 700, "blend: %lld + %lld samples", (long long)taken[0], (long long)taken[1]);
             CHECK(wrong_source == 0, "blend: %d samples from the wrong dataset", wrong_source);
             /* A's part of the blend is A's own dataset for ceil(300 * 1.005) samples */
-            gpt_dataset_config_t ca = {a, "80,15,5", L, 1234, {302, 0, 0}, cache, 0, 0, {NULL, NULL, NULL}};
+            gpt_dataset_config_t ca = {a, "80,15,5", L, 1234, {302, 0, 0}, cache, 0, 0, {NULL, NULL, NULL}, NULL};
             CHECK(bl.parts[0][0].requested == 302, "blend: A built for %lld samples", (long long)bl.parts[0][0].requested);
             if (gpt_dataset_open(&only_a, &ca, &err) == 0) {
                 CHECK(only_a.cache_loaded == 1, "A alone reuses the blend's cache (loaded %d)", only_a.cache_loaded);
@@ -307,7 +307,7 @@ int main(void) {
         CHECK(open_ds(&x, blend, cache, 10, 0, 1, &err) != 0 && strstr(err.msg, "weight"), "negative weight: %s", err.msg);
         /* a zero weight builds no dataset (as Megatron), even when samples are asked of it: the
          * split has 0 samples, and a caller that reads it refuses (issue 17, item 17) */
-        gpt_dataset_config_t c0 = {a, "90,0,10", L, 1, {10, 10, 10}, cache, 0, 0, {NULL, NULL, NULL}};
+        gpt_dataset_config_t c0 = {a, "90,0,10", L, 1, {10, 10, 10}, cache, 0, 0, {NULL, NULL, NULL}, NULL};
         if (gpt_dataset_open(&x, &c0, &err) == 0) {
             CHECK(gpt_dataset_num_samples(&x, SPLIT_VALID) == 0 && gpt_dataset_num_samples(&x, SPLIT_TEST) >= 10,
                   "zero valid weight: %lld valid, %lld test samples", (long long)gpt_dataset_num_samples(&x, SPLIT_VALID),
@@ -317,7 +317,7 @@ int main(void) {
         } else {
             CHECK(0, "--split 90,0,10 refused: %s", err.msg);
         }
-        gpt_dataset_config_t c0b = {a, "90,10,0", L, 1, {10, 10, 10}, cache, 0, 0, {NULL, NULL, NULL}};
+        gpt_dataset_config_t c0b = {a, "90,10,0", L, 1, {10, 10, 10}, cache, 0, 0, {NULL, NULL, NULL}, NULL};
         if (gpt_dataset_open(&x, &c0b, &err) == 0) {
             CHECK(gpt_dataset_num_samples(&x, SPLIT_TEST) == 0, "zero test weight built test samples");
             gpt_dataset_close(&x);
@@ -325,19 +325,19 @@ int main(void) {
             CHECK(0, "--split 90,10,0 refused: %s", err.msg);
         }
         /* a positive weight that rounds to no sequence is refused when its samples are asked for */
-        gpt_dataset_config_t c0c = {a, "1000000,1,0", L, 1, {10, 10, 0}, cache, 0, 0, {NULL, NULL, NULL}};
+        gpt_dataset_config_t c0c = {a, "1000000,1,0", L, 1, {10, 10, 0}, cache, 0, 0, {NULL, NULL, NULL}, NULL};
         CHECK(gpt_dataset_open(&x, &c0c, &err) != 0 && strstr(err.msg, "valid split is empty"), "empty valid split: %s", err.msg);
-        gpt_dataset_config_t c1 = {a, "80,15,5", L, 1, {10, 0, 0}, cache, 1000, 0, {NULL, NULL, NULL}};
+        gpt_dataset_config_t c1 = {a, "80,15,5", L, 1, {10, 0, 0}, cache, 1000, 0, {NULL, NULL, NULL}, NULL};
         if (gpt_dataset_open(&x, &c1, &err) == 0) {
             CHECK(gpt_dataset_sample(&x, SPLIT_TRAIN, 0, out, &err) != 0 && strstr(err.msg, "outside the vocabulary"),
                   "tokens past --vocab-size are refused: %s", err.msg);
             gpt_dataset_close(&x);
         }
-        gpt_dataset_config_t c2 = {a, "80,15,5", 0, 1, {10, 0, 0}, cache, 0, 0, {NULL, NULL, NULL}};
+        gpt_dataset_config_t c2 = {a, "80,15,5", 0, 1, {10, 0, 0}, cache, 0, 0, {NULL, NULL, NULL}, NULL};
         CHECK(gpt_dataset_open(&x, &c2, &err) != 0 && strstr(err.msg, "--seq-length"), "seq-length 0: %s", err.msg);
         /* max_epochs: a request of exactly max_epochs epochs builds; one past is refused before
          * any index is built, naming the request (issue 17, item 15) */
-        gpt_dataset_config_t c3 = {a, "80,15,5", L, 1, {1, 0, 0}, cache, 0, 3, {"--train-iters 7", NULL, NULL}};
+        gpt_dataset_config_t c3 = {a, "80,15,5", L, 1, {1, 0, 0}, cache, 0, 3, {"--train-iters 7", NULL, NULL}, NULL};
         if (gpt_dataset_open(&x, &c3, &err) == 0) {
             int64_t per_epoch = gpt_dataset_num_samples(&x, SPLIT_TRAIN);
             gpt_dataset_close(&x);
@@ -350,7 +350,7 @@ int main(void) {
             CHECK(gpt_dataset_open(&x, &c3, &err) != 0 && strstr(err.msg, "--train-iters 7 asks for") &&
                       strstr(err.msg, "more than 3 epochs"), "4 epochs under max_epochs 3: %s", err.msg);
             snprintf(blend, sizeof blend, "0.5 %s 0.5 %s", a, b);
-            gpt_dataset_config_t c4 = {blend, "80,15,5", L, 1, {0, 1000000000, 0}, cache, 0, 3, {NULL, "--eval-iters 9", NULL}};
+            gpt_dataset_config_t c4 = {blend, "80,15,5", L, 1, {0, 1000000000, 0}, cache, 0, 3, {NULL, "--eval-iters 9", NULL}, NULL};
             CHECK(gpt_dataset_open(&x, &c4, &err) != 0 && strstr(err.msg, "--eval-iters 9 asks for"),
                   "a blend past max_epochs: %s", err.msg);
         } else {
@@ -360,7 +360,7 @@ int main(void) {
         gpt_dataset_megatron_sample_counts(1000, 2000000000, 1, INT32_MAX, counts);
         CHECK(counts[0] == 2000000000000LL && counts[1] == INT64_MAX, "sample counts saturate: %lld %lld",
               (long long)counts[0], (long long)counts[1]);
-        gpt_dataset_config_t c5 = {a, "80,15,5", L, 1, {0, INT64_MAX, 0}, cache, 0, 3, {NULL, "--eval-iters 9", NULL}};
+        gpt_dataset_config_t c5 = {a, "80,15,5", L, 1, {0, INT64_MAX, 0}, cache, 0, 3, {NULL, "--eval-iters 9", NULL}, NULL};
         CHECK(gpt_dataset_open(&x, &c5, &err) != 0 && strstr(err.msg, "--eval-iters 9: more than 9,223,372,036,854,775,807"),
               "a saturated count: %s", err.msg);
     }

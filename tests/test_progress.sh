@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# test_progress.sh MEGAC — progress of `megac preprocess` on a 4 MB corpus: plain lines
+# (done/total MB, rate, ETA, documents) when stderr is a file, a line rewritten in
+# place ("\r", erase) under a pseudo-terminal (script(1)), nothing with --quiet, and
+# with the default 10 s interval nothing on a run this short (the summary line stays);
+# the sample-index build of `megac train gpt` on the result, and `megac ckpt reshard`.
+set -u
+MEGAC=$(realpath "$1")
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+fails=0
+fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+printf '[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nthe\nquick\nbrown\nfox\njumps\nover\nlazy\ndog\n.\n' > "$W/vocab.txt"
+for i in $(seq 1 40000); do echo '{"text": "the quick brown fox jumps over the lazy dog. the lazy dog."}'; done > "$W/in.jsonl"
+P=(preprocess --input "$W/in.jsonl" --tokenizer-type BertWordPieceLowerCase --vocab-file "$W/vocab.txt")
+
+MEGAC_PROGRESS_SECONDS=0 "$MEGAC" "${P[@]}" --output-prefix "$W/a" > /dev/null 2> "$W/plain.err" || fail "preprocess failed"
+n=$(grep -cE '^megac preprocess: [0-9.]+/[0-9.]+ MB \([0-9]+%\), [0-9.]+ MB/s.* \| [0-9]+ documents, [0-9]+ tokens$' "$W/plain.err")
+[ "$n" -ge 2 ] && ! grep -q $'\r' "$W/plain.err" && echo "ok: $n plain progress lines to a file" \
+  || fail "plain lines: $n: $(head -3 "$W/plain.err")"
+grep -q "100%" "$W/plain.err" || fail "the last progress line is not at 100%"
+
+"$MEGAC" "${P[@]}" --output-prefix "$W/b" > /dev/null 2> "$W/default.err" || fail "preprocess failed"
+[ "$(grep -c . "$W/default.err")" -eq 1 ] && grep -q "documents, .* tokens in" "$W/default.err" \
+  && echo "ok: a short run logs its summary line only" || fail "default: $(cat "$W/default.err")"
+
+MEGAC_PROGRESS_SECONDS=0 "$MEGAC" "${P[@]}" --output-prefix "$W/c" --quiet > /dev/null 2> "$W/quiet.err" || fail "preprocess failed"
+[ "$(grep -c . "$W/quiet.err")" -eq 1 ] && echo "ok: --quiet" || fail "--quiet printed: $(cat "$W/quiet.err")"
+
+if command -v script > /dev/null; then
+  MEGAC_PROGRESS_SECONDS=0 script -qec "$(printf '%q ' "$MEGAC" "${P[@]}" --output-prefix "$W/d") 2>&1" /dev/null \
+    > "$W/tty.out" < /dev/null || fail "preprocess under a terminal failed"
+  n=$(grep -o $'\r\033\\[Kmegac preprocess: [0-9.]*/' "$W/tty.out" | wc -l)
+  [ "$n" -ge 2 ] && echo "ok: $n in-place updates on a terminal" || fail "terminal: $n updates: $(od -c "$W/tty.out" | head -5)"
+  cmp -s "$W/a_text_document.bin" "$W/d_text_document.bin" || fail "the terminal run wrote a different dataset"
+else
+  echo "note: no script(1): the terminal mode is not checked"
+fi
+# the sample index build of `megac train gpt` on that dataset (150,000 samples of 4 tokens)
+MEGAC_PROGRESS_SECONDS=0 "$MEGAC" train gpt --data-path "$W/a_text_document" --tokenizer-type BertWordPieceLowerCase \
+  --vocab-file "$W/vocab.txt" --num-layers 1 --hidden-size 16 --num-attention-heads 2 --seq-length 4 \
+  --micro-batch-size 2 --train-iters 1 --lr 1e-3 --eval-iters 0 --split 100,0,0 --save "$W/ck" > /dev/null 2> "$W/train.err" \
+  || fail "train gpt failed: $(tail -2 "$W/train.err")"
+n=$(grep -cE "^building the train sample index of $W/a_text_document: [0-9]+/[0-9]+ samples \([0-9]+%\)" "$W/train.err")
+[ "$n" -ge 2 ] && echo "ok: $n progress lines of the sample index build" || fail "index build: $(head -3 "$W/train.err")"
+
+# megac ckpt reshard: tensors done of all, and --quiet
+MEGAC_PROGRESS_SECONDS=0 "$MEGAC" ckpt reshard "$W/ck" "$W/ck2" --tensor-model-parallel-size 2 > /dev/null 2> "$W/rs.err" \
+  || fail "reshard failed: $(cat "$W/rs.err")"
+n=$(grep -cE '^megac ckpt reshard: [0-9]+/[0-9]+ tensors \([0-9]+%\)' "$W/rs.err")
+[ "$n" -ge 2 ] && grep -q '100%' "$W/rs.err" && echo "ok: $n progress lines of ckpt reshard" || fail "reshard: $(head -3 "$W/rs.err")"
+MEGAC_PROGRESS_SECONDS=0 "$MEGAC" ckpt reshard "$W/ck" "$W/ck3" --tensor-model-parallel-size 2 --quiet > /dev/null 2> "$W/rq.err"
+[ ! -s "$W/rq.err" ] && echo "ok: ckpt reshard --quiet" || fail "reshard --quiet printed: $(cat "$W/rq.err")"
+
+[ $fails -eq 0 ] && echo "progress: all checks passed"
+exit $((fails > 0))
