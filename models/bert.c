@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../parallel/tensor_parallel.h"
+#include "model_create.h"
 
 static int ffn_size(const bert_config_t *c) { return c->ffn_hidden_size > 0 ? c->ffn_hidden_size : 4 * c->hidden_size; }
 

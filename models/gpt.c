@@ -11,6 +11,7 @@
 
 #include "../framework/rng.h"
 #include "../parallel/tensor_parallel.h"
+#include "model_create.h"
 
 /* ---------------------------------------------------------------- layout */
 

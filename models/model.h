@@ -67,19 +67,4 @@ extern const model_ops_t gpt_model_ops, bert_model_ops;
 #define MODEL_CONFIG_MAX 256
 const model_ops_t *model_preset(const char *preset, void *cfg, err_t *err);
 
-/* What par (NULL: one rank, no padding) means for a model's create: the TP
- * group, this rank's place in it, and the parameter-block padding. */
-typedef struct model_split {
-    comm_t *tp;
-    int tp_rank, tp_size;
-    size_t pad;
-} model_split_t;
-model_split_t model_split(const model_parallel_t *par);
-
-/* The activation arena of a model instance, measured by a first carve over an
- * empty arena, allocated, and carved for real; `what` starts the messages
- * ("", "BERT "). */
-int model_alloc_acts(backend_t *be, int (*carve)(void *m, arena_t *ar), void *m, void **block, size_t *bytes,
-                     const char *what, err_t *err);
-
 #endif
