@@ -4,7 +4,7 @@
 # place ("\r", erase) under a pseudo-terminal (script(1)), nothing with --quiet, and
 # with the default 10 s interval nothing on a run this short (the summary line stays);
 # the sample-index build of `megac train gpt` on the result, `megac ckpt reshard`, `verify`,
-# `export-hf` and `import-hf`.
+# `export-hf` and `import-hf` (GPT-2 and BERT), and the BERT sample-map build of `train bert`.
 set -u
 MEGAC=$(realpath "$1")
 W=$(mktemp -d)
@@ -75,6 +75,22 @@ ckpt_lines export-hf tensors ckpt export-hf "$W/ck" "$W/hf"
 ckpt_quiet export-hf ckpt export-hf "$W/ck" "$W/hfq"
 ckpt_lines import-hf tensors ckpt import-hf "$W/hf" "$W/ck4"
 ckpt_quiet import-hf ckpt import-hf "$W/hf" "$W/ck5"
+
+# the BERT sample-map build of `megac train bert` (16 samples of a sentence-split dataset), and
+# export-hf / import-hf of the BERT checkpoint it saves
+for i in $(seq 1 300); do echo '{"text": "The quick brown fox jumps over the lazy dog. The lazy dog. The quick fox."}'; done > "$W/s.jsonl"
+"$MEGAC" preprocess --input "$W/s.jsonl" --tokenizer-type BertWordPieceLowerCase --vocab-file "$W/vocab.txt" \
+  --output-prefix "$W/s" --split-sentences --quiet > /dev/null 2>&1 || fail "preprocess --split-sentences failed"
+MEGAC_PROGRESS_SECONDS=0 "$MEGAC" train bert --data-path "$W/s_text_sentence" --vocab-file "$W/vocab.txt" --num-layers 1 \
+  --hidden-size 16 --num-attention-heads 2 --seq-length 16 --micro-batch-size 8 --train-iters 2 --lr 1e-3 \
+  --eval-iters 0 --split 100,0,0 --save "$W/bk" > /dev/null 2> "$W/bt.err" || fail "train bert failed: $(tail -2 "$W/bt.err")"
+n=$(grep -cE "^building the BERT train sample map of $W/s_text_sentence: [0-9]+/16 samples \([0-9]+%\)" "$W/bt.err")
+[ "$n" -ge 2 ] && grep -q "16/16 samples (100%)" "$W/bt.err" && echo "ok: $n progress lines of the BERT sample-map build" \
+  || fail "BERT sample map: $(head -3 "$W/bt.err")"
+ckpt_lines export-hf tensors ckpt export-hf "$W/bk" "$W/bhf"
+ckpt_quiet export-hf ckpt export-hf "$W/bk" "$W/bhfq"
+ckpt_lines import-hf tensors ckpt import-hf "$W/bhf" "$W/bk2"
+ckpt_quiet import-hf ckpt import-hf "$W/bhf" "$W/bk3"
 
 [ $fails -eq 0 ] && echo "progress: all checks passed"
 exit $((fails > 0))

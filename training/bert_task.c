@@ -35,6 +35,7 @@ static int data_open(train_job_t *j, err_t *err) {
     snprintf(train_req, sizeof train_req, "--train-iters %lld (x global batch %d)", (long long)o->train_iters, j->global_batch);
     snprintf(valid_req, sizeof valid_req, "--eval-iters %d (x global batch %d)", o->eval_iters, j->global_batch);
     dopts.request[SPLIT_TRAIN] = train_req, dopts.request[SPLIT_VALID] = valid_req;
+    dopts.progress = j->rank == 0 ? stderr : NULL; /* sample-map builds' progress */
     if (bert_data_open(&d->data, &dopts, j->micro_batch, err) != 0) return -1;
     /* the checkpoints record the tokens megac's WordPiece appended to vocab.txt
      * ([BOS], [EOS]): export-hf leaves them out of Hugging Face's vocabulary */
