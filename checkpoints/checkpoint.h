@@ -41,6 +41,7 @@
 
 #include "../framework/backend.h"
 #include "../framework/error.h"
+#include "../framework/progress.h"
 #include "../framework/tensor.h"
 #include "../parallel/comm.h"
 #include "ckpt_meta.h"
@@ -270,8 +271,9 @@ int ckpt_load_params(ckpt_reader_t *r, backend_t *be, const ckpt_param_t *params
 int ckpt_load_optim(ckpt_reader_t *r, backend_t *be, const ckpt_param_t *params, int n,
                     ckpt_optim_state_t *opt, err_t *err);
 
-/* Reads every chunk of every dataset (HDF5 verifies each Fletcher32). */
-int ckpt_verify(ckpt_reader_t *r, int64_t *bytes, int *datasets, err_t *err);
+/* Reads every chunk of every dataset (HDF5 verifies each Fletcher32); pg (or NULL,
+ * started by the caller): its total set to the datasets, updated after each. */
+int ckpt_verify(ckpt_reader_t *r, int64_t *bytes, int *datasets, progress_t *pg, err_t *err);
 
 /* Creates path and its parents (an existing directory is fine). */
 int ckpt_mkdirs(const char *path, err_t *err);

@@ -587,8 +587,11 @@ int ckpt_load_optim(ckpt_reader_t *r, backend_t *be, const ckpt_param_t *params,
     return 0;
 }
 
-int ckpt_verify(ckpt_reader_t *r, int64_t *bytes, int *datasets, err_t *err) {
+int ckpt_verify(ckpt_reader_t *r, int64_t *bytes, int *datasets, progress_t *pg, err_t *err) {
     *bytes = 0, *datasets = 0;
+    int total = 0;
+    for (int i = 0; i < r->nentries; i++) total += r->entries[i].npieces;
+    if (pg) pg->total = total;
     for (int i = 0; i < r->nentries; i++) {
         const ckpt_entry_t *e = &r->entries[i];
         for (int k = 0; k < e->npieces; k++) {
@@ -605,6 +608,7 @@ int ckpt_verify(ckpt_reader_t *r, int64_t *bytes, int *datasets, err_t *err) {
             H5Dclose(ds);
             if (rc != 0) return -1;
             (*datasets)++;
+            if (pg) progress_update(pg, *datasets, NULL);
         }
     }
     return 0;

@@ -288,7 +288,7 @@ static int64_t map_most(const map_entry_t *map, int nmap) {
     return most;
 }
 
-static int load_open_file(bert_model_t *m, st_file_t *st, hf_bert_found_t *found, err_t *err) {
+static int load_open_file(bert_model_t *m, st_file_t *st, hf_bert_found_t *found, progress_t *pg, err_t *err) {
     const bert_config_t *c = &m->cfg;
     if (m->tp_size != 1) return err_set(err, "Hugging Face BERT loads into one rank (TP = 1)");
     if (c->pre_ln) return err_set(err, "Hugging Face BERT is post-LN; this model is pre-LN (--bert-layernorm-order pre)");
@@ -304,6 +304,9 @@ static int load_open_file(bert_model_t *m, st_file_t *st, hf_bert_found_t *found
         goto out;
     }
     if (check_file(st, prefix, map, nmap, c, have, a, b, err) != 0) goto out;
+    int total = 0, done = 0;
+    for (int i = 0; i < nmap; i++) total += have[map[i].part] ? hf_count(&map[i]) : 0;
+    if (pg) pg->total = total;
     for (int i = 0; i < nmap; i++) {
         const map_entry_t *e = &map[i];
         if (!have[e->part]) continue;
@@ -318,6 +321,7 @@ static int load_open_file(bert_model_t *m, st_file_t *st, hf_bert_found_t *found
         for (int k = 0; k < hf_count(e); k++) {
             hf_name(e, k, prefix, name, sizeof name);
             if (st_read_f32(st, st_find(st, name), parts[k], err) != 0) goto out;
+            if (pg) progress_update(pg, ++done, NULL);
         }
         to_megac(e, c->num_attention_heads, parts, b);
         /* a vocabulary tensor fills the first rows of the padded one (the rest stay 0) */
@@ -333,7 +337,7 @@ out:
 int hf_bert_load(bert_model_t *m, const char *path, hf_bert_found_t *found, err_t *err) {
     st_file_t st;
     if (st_open(&st, path, err) != 0) return -1;
-    int rc = load_open_file(m, &st, found, err);
+    int rc = load_open_file(m, &st, found, NULL, err);
     st_close(&st);
     return rc;
 }
@@ -380,7 +384,7 @@ static int check_sizes(const st_file_t *st, const char *prefix, const bert_confi
 }
 
 int hf_bert_import(const char *in, const char *out_root, uint64_t seed, int allow_nonfinite, const char *megac_version,
-                   char *summary, size_t summary_len, err_t *err) {
+                   char *summary, size_t summary_len, progress_t *pg, err_t *err) {
     char st_path[4096], json_path[4096];
     if (hf_paths(in, st_path, sizeof st_path, json_path, sizeof json_path, err) != 0) return -1;
     st_file_t st;
@@ -402,7 +406,7 @@ int hf_bert_import(const char *in, const char *out_root, uint64_t seed, int allo
     if (bert_create(&m, &cfg, backend_cpu(), 1, 2, NULL, err) != 0) goto out;
     bert_init_weights(&m, seed); /* what the file lacks keeps megac's initialization */
     hf_bert_found_t found;
-    if (load_open_file(&m, &st, &found, err) != 0) goto out;
+    if (load_open_file(&m, &st, &found, pg, err) != 0) goto out;
     if (!(params = calloc((size_t)m.store.n, sizeof *params))) {
         err_set(err, "out of memory");
         goto out;
@@ -484,7 +488,7 @@ static int cmp_out(const void *x, const void *y) {
     return strcmp(((const out_tensor_t *)x)->name, ((const out_tensor_t *)y)->name);
 }
 
-int hf_bert_export(const char *ckpt, const char *out_dir, err_t *err) {
+int hf_bert_export(const char *ckpt, const char *out_dir, progress_t *pg, err_t *err) {
     char dir[CKPT_PATH_MAX];
     if (ckpt_locate(ckpt, dir, sizeof dir, err) != 1) return -1;
     ckpt_reader_t r;
@@ -548,6 +552,7 @@ int hf_bert_export(const char *ckpt, const char *out_dir, err_t *err) {
     snprintf(path, sizeof path, "%s/model.safetensors", out_dir);
     if (st_write_begin(&w, path, ts, nout, err) != 0) goto out;
     writing = 1;
+    if (pg) pg->total = nout;
     for (int i = 0; i < nout; i++) {
         const map_entry_t *e = &hf_map[outs[i].entry]; /* the first rows of a vocabulary tensor */
         ckpt_box_t box = {.ndim = e->ndim};
@@ -555,6 +560,7 @@ int hf_bert_export(const char *ckpt, const char *out_dir, err_t *err) {
         if (ckpt_read(&r, ckpt_find(&r, CKPT_MODEL, e->megac), &box, a, err) != 0) goto out;
         from_megac(e, cfg.num_attention_heads, a, outs[i].k, b);
         if (st_write(&w, b, (size_t)(numel_of(e) / hf_count(e)) * sizeof(float), err) != 0) goto out;
+        if (pg) progress_update(pg, i + 1, NULL);
     }
     writing = 0;
     if (st_write_end(&w, err) != 0) goto out;

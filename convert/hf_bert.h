@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "../framework/error.h"
+#include "../framework/progress.h"
 #include "../models/bert.h"
 
 /* Which parts besides the encoder a file held (the rest keep their megac initialization). */
@@ -41,14 +42,16 @@ int hf_bert_load(bert_model_t *m, const char *safetensors, hf_bert_found_t *foun
  * optimizer state under out_root; what the file lacks is initialized as megac
  * initializes it with `seed`, and the metadata's origin says so. summary: one
  * line on what was imported. A NaN or Inf weight is refused, naming the tensor,
- * unless allow_nonfinite. */
+ * unless allow_nonfinite.
+ * pg (or NULL: none; started by the caller, total unknown): its total set to the
+ * tensors and updated after each one. */
 int hf_bert_import(const char *in, const char *out_root, uint64_t seed, int allow_nonfinite, const char *megac_version,
-                   char *summary, size_t summary_len, err_t *err);
+                   char *summary, size_t summary_len, progress_t *pg, err_t *err);
 
 /* ckpt: a BERT checkpoint root or iteration directory (any layout, post-LN).
  * Writes out_dir/model.safetensors (BertForPreTraining's names, or
- * BertForMaskedLM's without a sentence head) and out_dir/config.json. */
-int hf_bert_export(const char *ckpt, const char *out_dir, err_t *err);
+ * BertForMaskedLM's without a sentence head) and out_dir/config.json; pg as for import. */
+int hf_bert_export(const char *ckpt, const char *out_dir, progress_t *pg, err_t *err);
 
 /* Whether in (as for hf_bert_import) holds a BERT: its word embeddings under
  * BERT's name. 0 when not, or when it cannot be read (the GPT-2 path reports that). */

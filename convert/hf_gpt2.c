@@ -204,7 +204,7 @@ static int skippable(const char *key, const char *prefix) {
 }
 
 int hf_gpt2_import(const char *in, const char *out_root, int heads, int allow_nonfinite, const char *megac_version,
-                   err_t *err) {
+                   progress_t *pg, err_t *err) {
     char st_path[4096], json_path[4096];
     if (hf_paths(in, st_path, sizeof st_path, json_path, sizeof json_path, err) != 0) return -1;
     st_file_t st;
@@ -282,6 +282,7 @@ int hf_gpt2_import(const char *in, const char *out_root, int heads, int allow_no
     began = 1;
     if (ckpt_writer_open(&w, tx.tmp, "mp_rank_00.h5", &meta, "model", 0, 0, err) != 0) goto out;
     opened = 1;
+    if (pg) pg->total = nmap;
     for (int i = 0; i < nmap; i++) {
         snprintf(key, sizeof key, "%s%s", prefix, map[i].hf);
         if (st_read_f32(&st, st_find(&st, key), a, err) != 0) goto out;
@@ -291,6 +292,7 @@ int hf_gpt2_import(const char *in, const char *out_root, int heads, int allow_no
         d.box.ndim = map[i].ndim;
         for (int k = 0; k < map[i].ndim; k++) d.shape[k] = map[i].shape[k], d.box.cnt[k] = map[i].shape[k];
         if (ckpt_writer_put(&w, CKPT_MODEL, &d, b, backend_cpu(), err) != 0) goto out;
+        if (pg) progress_update(pg, i + 1, NULL);
     }
     opened = 0;
     if (ckpt_writer_close(&w, err) != 0 || ckpt_txn_commit(&tx, 0, err) != 0) goto out;
@@ -338,7 +340,7 @@ static int cmp_hf(const void *x, const void *y) {
     return strcmp(sort_map[*(const int *)x].hf, sort_map[*(const int *)y].hf);
 }
 
-int hf_gpt2_export(const char *ckpt, const char *out_dir, err_t *err) {
+int hf_gpt2_export(const char *ckpt, const char *out_dir, progress_t *pg, err_t *err) {
     char dir[CKPT_PATH_MAX];
     if (ckpt_locate(ckpt, dir, sizeof dir, err) != 1) return -1;
     ckpt_reader_t r;
@@ -388,6 +390,7 @@ int hf_gpt2_export(const char *ckpt, const char *out_dir, err_t *err) {
     snprintf(path, sizeof path, "%s/model.safetensors", out_dir);
     if (st_write_begin(&w, path, ts, nmap, err) != 0) goto out;
     writing = 1;
+    if (pg) pg->total = nmap;
     for (int i = 0; i < nmap; i++) {
         const map_entry_t *e = &map[order[i]];
         ckpt_box_t box = {.ndim = e->ndim};
@@ -395,6 +398,7 @@ int hf_gpt2_export(const char *ckpt, const char *out_dir, err_t *err) {
         if (ckpt_read(&r, ckpt_find(&r, CKPT_MODEL, e->megac), &box, a, err) != 0) goto out;
         convert(e, cfg.num_attention_heads, 0, a, b);
         if (st_write(&w, b, (size_t)numel_of(e) * sizeof(float), err) != 0) goto out;
+        if (pg) progress_update(pg, i + 1, NULL);
     }
     writing = 0;
     if (st_write_end(&w, err) != 0) goto out;

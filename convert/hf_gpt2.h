@@ -17,16 +17,19 @@
 #define MEGAC_HF_GPT2_H
 
 #include "../framework/error.h"
+#include "../framework/progress.h"
 
 /* in: a .safetensors file, or a directory holding model.safetensors; config.json
  * next to it supplies n_head (or heads > 0), layer_norm_epsilon and the dropouts.
  * Writes a TP=1 checkpoint of iteration 0 (no optimizer state) under out_root.
- * A NaN or Inf weight is refused, naming the tensor, unless allow_nonfinite. */
+ * A NaN or Inf weight is refused, naming the tensor, unless allow_nonfinite.
+ * pg (or NULL: none; started by the caller, total unknown): its total set to the
+ * tensors and updated after each one. */
 int hf_gpt2_import(const char *in, const char *out_root, int heads, int allow_nonfinite, const char *megac_version,
-                   err_t *err);
+                   progress_t *pg, err_t *err);
 
 /* ckpt: a checkpoint root or iteration directory (any layout). Writes
- * out_dir/model.safetensors and out_dir/config.json. */
-int hf_gpt2_export(const char *ckpt, const char *out_dir, err_t *err);
+ * out_dir/model.safetensors and out_dir/config.json; pg as for import. */
+int hf_gpt2_export(const char *ckpt, const char *out_dir, progress_t *pg, err_t *err);
 
 #endif

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "../framework/fileio.h"
+#include "../framework/progress.h"
 #include "../framework/rng.h"
 #include "buffers.h"
 
@@ -50,10 +51,10 @@ static int64_t target_length(int ratio, int64_t max_len, draw_t *d) {
     return max_len;
 }
 
-static int build_map(bert_dataset_t *ds, int split, err_t *err) {
+static int build_map(bert_dataset_t *ds, int split, progress_t *pg, err_t *err) {
     const bert_dataset_config_t *c = &ds->cfg;
     const indexed_dataset_t *src = &ds->src;
-    int64_t want = c->num_samples[split], cap = 0, n = 0;
+    int64_t want = c->num_samples[split], cap = 0, n = 0, shown = 0;
     int64_t *m = NULL;
     int min_sent = c->binary_head ? 2 : 1;
     int64_t max_len = c->seq_length - 3;
@@ -90,6 +91,7 @@ static int build_map(bert_dataset_t *ds, int split, err_t *err) {
                     seq_len = 0, num_sent = 0;
                 }
             }
+            if (n > shown && shown < want) progress_update(pg, (double)((shown = n) < want ? n : want), NULL);
         }
         if (n == before) {
             free(m);
@@ -179,7 +181,13 @@ int bert_dataset_open(bert_dataset_t *ds, const bert_dataset_config_t *cfg, cons
             bert_dataset_close(ds);
             return -1;
         }
-        if (build_map(ds, s, err) != 0) {
+        char what[4200];
+        snprintf(what, sizeof what, "building the BERT %s sample map of %s", SPLIT_NAME[s], ds->src.prefix);
+        progress_t pg;
+        progress_start(&pg, cfg->progress, what, "samples", (double)cfg->num_samples[s], cfg->progress == NULL);
+        int brc = build_map(ds, s, &pg, err);
+        progress_end(&pg);
+        if (brc != 0) {
             bert_dataset_close(ds);
             return -1;
         }

@@ -37,6 +37,7 @@
 #define MEGAC_BERT_DATASET_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "../framework/error.h"
 #include "indexed_dataset.h"
@@ -67,6 +68,7 @@ typedef struct bert_dataset_config {
     int64_t max_epochs;    /* > 0: a request needing more passes over its split than this is refused
                             * after the first pass, before the rest is built (see DATA_MAX_EPOCHS) */
     const char *request[3]; /* what asked for each split's samples, for messages ("--eval-iters 10") */
+    FILE *progress;         /* the sample-map builds show their progress here (framework/progress.h), or NULL */
 } bert_dataset_config_t;
 
 typedef struct bert_dataset {

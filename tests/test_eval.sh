@@ -62,6 +62,12 @@ if bash "$here/data/fetch_refs.sh" "$refs" > /dev/null 2>&1 && [ -s "$refs/bert-
   if [ -n "$want" ] && [ "$got" = "$want" ] && [ -n "$acc_e" ] && [ "$acc_e" = "$acc_t" ]; then
     echo "ok: eval bert = the training run's last validation (loss $got; masked-LM accuracy$acc_e)"
   else fail "eval bert: loss $got vs $want; accuracy '$acc_e' vs '$acc_t'"; fi
+  # the masked-LM accuracy in the metrics file: the printed value, the training run's validation record's
+  macc() { grep '"val_mlm_accuracy"' "$1" | tail -1 | sed 's/.*"val_mlm_accuracy": *\([^,}]*\).*/\1/'; }
+  m_e=$(macc "$W/beval.jsonl") m_t=$(macc "$W/btrain.jsonl") p_e=$(echo "$acc_e" | awk '{print $1}')
+  if [ -n "$m_e" ] && [ "$m_e" = "$m_t" ] && awk -v a="$m_e" -v b="$p_e" 'BEGIN{d=a-b; exit !(d<0.00006 && d>-0.00006)}'; then
+    echo "ok: eval bert --metrics-file val_mlm_accuracy $m_e (printed $p_e)"
+  else fail "eval bert metrics: val_mlm_accuracy '$m_e' vs training '$m_t', printed '$p_e': $(cat "$W/beval.jsonl")"; fi
   timeout 300 mpirun -np 2 "$MEGAC" eval bert "${B[@]}" --tensor-model-parallel-size 2 --load "$W/bk" \
     --metrics-file "$W/bl.jsonl" > "$W/bl.log" 2>&1 || fail "eval bert TP 2: $(tail -2 "$W/bl.log")"
   g=$(val "$W/bl.jsonl")

@@ -3,7 +3,8 @@
 # (done/total MB, rate, ETA, documents) when stderr is a file, a line rewritten in
 # place ("\r", erase) under a pseudo-terminal (script(1)), nothing with --quiet, and
 # with the default 10 s interval nothing on a run this short (the summary line stays);
-# the sample-index build of `megac train gpt` on the result, and `megac ckpt reshard`.
+# the sample-index build of `megac train gpt` on the result, `megac ckpt reshard`, `verify`,
+# `export-hf` and `import-hf` (GPT-2 and BERT), and the BERT sample-map build of `train bert`.
 set -u
 MEGAC=$(realpath "$1")
 W=$(mktemp -d)
@@ -51,6 +52,45 @@ n=$(grep -cE '^megac ckpt reshard: [0-9]+/[0-9]+ tensors \([0-9]+%\)' "$W/rs.err
 [ "$n" -ge 2 ] && grep -q '100%' "$W/rs.err" && echo "ok: $n progress lines of ckpt reshard" || fail "reshard: $(head -3 "$W/rs.err")"
 MEGAC_PROGRESS_SECONDS=0 "$MEGAC" ckpt reshard "$W/ck" "$W/ck3" --tensor-model-parallel-size 2 --quiet > /dev/null 2> "$W/rq.err"
 [ ! -s "$W/rq.err" ] && echo "ok: ckpt reshard --quiet" || fail "reshard --quiet printed: $(cat "$W/rq.err")"
+
+# megac ckpt verify (datasets), export-hf and import-hf (tensors): lines to a file, none with --quiet
+# ckpt_lines NAME UNIT CMD...: progress lines of CMD, ending at 100%; then CMD --quiet prints nothing on stderr
+ckpt_lines() {
+  local name=$1 unit=$2
+  shift 2
+  MEGAC_PROGRESS_SECONDS=0 "$MEGAC" "$@" > /dev/null 2> "$W/cl.err" || { fail "$name failed: $(tail -2 "$W/cl.err")"; return; }
+  local n
+  n=$(grep -cE "^megac ckpt $name: [0-9]+/[0-9]+ $unit \([0-9]+%\)" "$W/cl.err")
+  [ "$n" -ge 2 ] && grep -q "100%" "$W/cl.err" && echo "ok: $n progress lines of ckpt $name" || fail "$name: $(head -3 "$W/cl.err")"
+}
+ckpt_quiet() {
+  local name=$1
+  shift
+  MEGAC_PROGRESS_SECONDS=0 "$MEGAC" "$@" --quiet > /dev/null 2> "$W/cq.err" || fail "$name --quiet failed: $(cat "$W/cq.err")"
+  [ ! -s "$W/cq.err" ] && echo "ok: ckpt $name --quiet" || fail "$name --quiet printed: $(head -3 "$W/cq.err")"
+}
+ckpt_lines verify datasets ckpt verify "$W/ck"
+ckpt_quiet verify ckpt verify "$W/ck"
+ckpt_lines export-hf tensors ckpt export-hf "$W/ck" "$W/hf"
+ckpt_quiet export-hf ckpt export-hf "$W/ck" "$W/hfq"
+ckpt_lines import-hf tensors ckpt import-hf "$W/hf" "$W/ck4"
+ckpt_quiet import-hf ckpt import-hf "$W/hf" "$W/ck5"
+
+# the BERT sample-map build of `megac train bert` (16 samples of a sentence-split dataset), and
+# export-hf / import-hf of the BERT checkpoint it saves
+for i in $(seq 1 300); do echo '{"text": "The quick brown fox jumps over the lazy dog. The lazy dog. The quick fox."}'; done > "$W/s.jsonl"
+"$MEGAC" preprocess --input "$W/s.jsonl" --tokenizer-type BertWordPieceLowerCase --vocab-file "$W/vocab.txt" \
+  --output-prefix "$W/s" --split-sentences --quiet > /dev/null 2>&1 || fail "preprocess --split-sentences failed"
+MEGAC_PROGRESS_SECONDS=0 "$MEGAC" train bert --data-path "$W/s_text_sentence" --vocab-file "$W/vocab.txt" --num-layers 1 \
+  --hidden-size 16 --num-attention-heads 2 --seq-length 16 --micro-batch-size 8 --train-iters 2 --lr 1e-3 \
+  --eval-iters 0 --split 100,0,0 --save "$W/bk" > /dev/null 2> "$W/bt.err" || fail "train bert failed: $(tail -2 "$W/bt.err")"
+n=$(grep -cE "^building the BERT train sample map of $W/s_text_sentence: [0-9]+/16 samples \([0-9]+%\)" "$W/bt.err")
+[ "$n" -ge 2 ] && grep -q "16/16 samples (100%)" "$W/bt.err" && echo "ok: $n progress lines of the BERT sample-map build" \
+  || fail "BERT sample map: $(head -3 "$W/bt.err")"
+ckpt_lines export-hf tensors ckpt export-hf "$W/bk" "$W/bhf"
+ckpt_quiet export-hf ckpt export-hf "$W/bk" "$W/bhfq"
+ckpt_lines import-hf tensors ckpt import-hf "$W/bhf" "$W/bk2"
+ckpt_quiet import-hf ckpt import-hf "$W/bhf" "$W/bk3"
 
 [ $fails -eq 0 ] && echo "progress: all checks passed"
 exit $((fails > 0))

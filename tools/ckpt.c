@@ -214,11 +214,12 @@ static int cmd_inspect(int argc, char **argv, err_t *err) {
 
 static int cmd_verify(int argc, char **argv, err_t *err) {
     const char *pos[1];
-    int help = 0;
+    int help = 0, quiet = 0;
+    arg_spec_t spec[] = {{"quiet", ARG_FLAG, &quiet, "no progress line on stderr", 0}};
     int n = split_args(argc, argv, 1, pos, "megac ckpt verify", err);
-    if (n < 0 || args_parse(NULL, 0, argc - n, argv + n, "megac ckpt verify", &help, err) != 0) return -1;
+    if (n < 0 || args_parse(spec, 1, argc - n, argv + n, "megac ckpt verify", &help, err) != 0) return -1;
     if (help) {
-        args_print_help(stdout, "megac ckpt verify DIR", NULL, 0);
+        args_print_help(stdout, "megac ckpt verify DIR [--quiet]", spec, 1);
         return 0;
     }
     ckpt_reader_t r;
@@ -227,7 +228,10 @@ static int cmd_verify(int argc, char **argv, err_t *err) {
     int64_t bytes;
     int datasets;
     int rc = model_ckpt_check_reader(&r, err);
-    if (rc == 0) rc = ckpt_verify(&r, &bytes, &datasets, err);
+    progress_t pg;
+    progress_start(&pg, stderr, "megac ckpt verify", "datasets", 0, quiet);
+    if (rc == 0) rc = ckpt_verify(&r, &bytes, &datasets, &pg, err);
+    progress_end(&pg);
     if (rc == 0)
         printf("ok: %s%s%s: iteration %lld, %d files, %d datasets, %.2f MB read; every chunk's Fletcher32, every "
                "file's metadata CRC32C and every tensor's completeness verified\n",
@@ -343,11 +347,12 @@ out:
 
 static int cmd_export_hf(int argc, char **argv, err_t *err) {
     const char *pos[2];
-    int help = 0;
+    int help = 0, quiet = 0;
+    arg_spec_t spec[] = {{"quiet", ARG_FLAG, &quiet, "no progress line on stderr", 0}};
     int n = split_args(argc, argv, 2, pos, "megac ckpt export-hf", err);
-    if (n < 0 || args_parse(NULL, 0, argc - n, argv + n, "megac ckpt export-hf", &help, err) != 0) return -1;
+    if (n < 0 || args_parse(spec, 1, argc - n, argv + n, "megac ckpt export-hf", &help, err) != 0) return -1;
     if (help) {
-        args_print_help(stdout, "megac ckpt export-hf DIR OUT", NULL, 0);
+        args_print_help(stdout, "megac ckpt export-hf DIR OUT [--quiet]", spec, 1);
         return 0;
     }
     /* the checkpoint's model type picks the Hugging Face model */
@@ -355,7 +360,11 @@ static int cmd_export_hf(int argc, char **argv, err_t *err) {
     if (open_checkpoint(pos[0], 0, &r, NULL, 0, err) != 0) return -1;
     int bert = strcmp(r.meta.model_type, "bert") == 0;
     ckpt_close(&r);
-    if (bert ? hf_bert_export(pos[0], pos[1], err) != 0 : hf_gpt2_export(pos[0], pos[1], err) != 0) return -1;
+    progress_t pg;
+    progress_start(&pg, stderr, "megac ckpt export-hf", "tensors", 0, quiet);
+    int rc = bert ? hf_bert_export(pos[0], pos[1], &pg, err) : hf_gpt2_export(pos[0], pos[1], &pg, err);
+    progress_end(&pg);
+    if (rc != 0) return -1;
     printf("exported %s to %s/model.safetensors and %s/config.json (Hugging Face %s)\n", pos[0], pos[1], pos[1],
            bert ? "BERT" : "GPT-2");
     return 0;
@@ -381,18 +390,19 @@ static int file_exists(const char *dir, const char *name) {
 
 static int cmd_import_hf(int argc, char **argv, err_t *err) {
     const char *pos[2];
-    int heads = 0, help = 0, force = 0, nonfinite = 0;
+    int heads = 0, help = 0, force = 0, nonfinite = 0, quiet = 0;
     long long seed = 1234;
     arg_spec_t spec[] = {
         {"num-attention-heads", ARG_INT, &heads, "GPT-2: heads, when no config.json lies next to the file", 0},
         {"seed", ARG_I64, &seed, "BERT: megac's initialization of the heads the file lacks (1234)", 0},
         {"force", ARG_FLAG, &force, "import into a directory that is not empty (latest then points to iteration 0)", 0},
         {"allow-nonfinite", ARG_FLAG, &nonfinite, "import NaN or Inf weights (refused by default)", 0},
+        {"quiet", ARG_FLAG, &quiet, "no progress line on stderr", 0},
     };
     int n = split_args(argc, argv, 2, pos, "megac ckpt import-hf", err);
-    if (n < 0 || args_parse(spec, 4, argc - n, argv + n, "megac ckpt import-hf", &help, err) != 0) return -1;
+    if (n < 0 || args_parse(spec, 5, argc - n, argv + n, "megac ckpt import-hf", &help, err) != 0) return -1;
     if (help) {
-        args_print_help(stdout, "megac ckpt import-hf IN DIR [--num-attention-heads H] [--seed S] [--force] [--allow-nonfinite]", spec, 4);
+        args_print_help(stdout, "megac ckpt import-hf IN DIR [--num-attention-heads H] [--seed S] [--force] [--allow-nonfinite] [--quiet]", spec, 5);
         return 0;
     }
     if (!force && dir_entries(pos[1]) > 0)
@@ -404,13 +414,21 @@ static int cmd_import_hf(int argc, char **argv, err_t *err) {
     if (hf_bert_detect(pos[0])) {
         if (heads > 0) return err_set(err, "--num-attention-heads: a BERT import takes its head count from config.json");
         char summary[1024];
-        if (hf_bert_import(pos[0], pos[1], (uint64_t)seed, nonfinite, MEGAC_VERSION, summary, sizeof summary, err) != 0) return -1;
+        progress_t pg;
+        progress_start(&pg, stderr, "megac ckpt import-hf", "tensors", 0, quiet);
+        int rc = hf_bert_import(pos[0], pos[1], (uint64_t)seed, nonfinite, MEGAC_VERSION, summary, sizeof summary, &pg, err);
+        progress_end(&pg);
+        if (rc != 0) return -1;
         printf("%s (TP 1, no optimizer state; train from it with megac train bert --load %s --finetune)\n", summary,
                pos[1]);
         return 0;
     }
-    if (args_seen(spec, 4, "seed")) return err_set(err, "--seed: a GPT-2 import initializes nothing");
-    if (hf_gpt2_import(pos[0], pos[1], heads, nonfinite, MEGAC_VERSION, err) != 0) return -1;
+    if (args_seen(spec, 5, "seed")) return err_set(err, "--seed: a GPT-2 import initializes nothing");
+    progress_t pg;
+    progress_start(&pg, stderr, "megac ckpt import-hf", "tensors", 0, quiet);
+    int rc = hf_gpt2_import(pos[0], pos[1], heads, nonfinite, MEGAC_VERSION, &pg, err);
+    progress_end(&pg);
+    if (rc != 0) return -1;
     printf("imported %s into %s/iter_0000000 (TP 1, no optimizer state; train from it with --load %s --finetune)\n",
            pos[0], pos[1], pos[1]);
     return 0;

@@ -83,7 +83,7 @@ int cmd_train_bert(int argc, char **argv) {
     if (!failed && !(mask_prob > 0.0f && mask_prob < 1.0f))
         failed = err_set(&err, "--mask-prob must be in (0, 1) (got %g)", mask_prob) != 0;
     bert_data_opts_t dopts = {data_path, o.split, tokenizer_type, vocab_file, cfg.seq_length, cfg.max_predictions_per_seq,
-                              cfg.binary_head, mask_prob, short_seq_prob, (uint64_t)o.seed, {0, 0, 0}, {NULL, NULL, NULL}};
+                              cfg.binary_head, mask_prob, short_seq_prob, (uint64_t)o.seed, {0, 0, 0}, {NULL, NULL, NULL}, NULL};
     if (!failed && bert_data_vocab_size(&dopts, &cfg.vocab_size, &err) != 0) failed = 1;
     if (!failed && train_common_recompute(&o, &cfg.recompute, &err) != 0) failed = 1;
     cfg.use_flash_attn = o.use_flash_attn;

@@ -53,7 +53,7 @@ int bert_data_open(bert_data_t *d, const bert_data_opts_t *o, int B, err_t *err)
     } else {
         bert_dataset_config_t cfg = {o->data_path, o->split, T, o->seed, {o->num_samples[0], o->num_samples[1], o->num_samples[2]},
                                      o->short_seq_prob, o->mask_prob, o->binary_head, DATA_MAX_EPOCHS,
-                                     {o->request[0], o->request[1], o->request[2]}};
+                                     {o->request[0], o->request[1], o->request[2]}, o->progress};
         if (bert_dataset_open(&d->ds, &cfg, d->tok.wordpiece, err) != 0) return -1;
     }
     size_t N = (size_t)B * T, M = (size_t)B * o->max_predictions;

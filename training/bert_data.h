@@ -20,6 +20,7 @@ typedef struct bert_data_opts {
     int64_t num_samples[3]; /* per split, for indexed datasets */
     const char *request[3]; /* what asked for them ("--eval-iters 10 ..."), for messages; a request
                              * past DATA_MAX_EPOCHS epochs of a split is refused */
+    FILE *progress;         /* the sample-map builds' progress (rank 0: stderr), or NULL */
 } bert_data_opts_t;
 
 typedef struct bert_data {

@@ -35,6 +35,7 @@ static int data_open(train_job_t *j, err_t *err) {
     snprintf(train_req, sizeof train_req, "--train-iters %lld (x global batch %d)", (long long)o->train_iters, j->global_batch);
     snprintf(valid_req, sizeof valid_req, "--eval-iters %d (x global batch %d)", o->eval_iters, j->global_batch);
     dopts.request[SPLIT_TRAIN] = train_req, dopts.request[SPLIT_VALID] = valid_req;
+    dopts.progress = j->rank == 0 ? stderr : NULL; /* sample-map builds' progress */
     if (bert_data_open(&d->data, &dopts, j->micro_batch, err) != 0) return -1;
     /* the checkpoints record the tokens megac's WordPiece appended to vocab.txt
      * ([BOS], [EOS]): export-hf leaves them out of Hugging Face's vocabulary */
@@ -78,7 +79,7 @@ static void after_forward(train_job_t *j, int train, const void *batch, const vo
 /* after each validation: masked-LM accuracy against the majority-token baseline
  * (the share of the most frequent label among the masked tokens) and sentence
  * accuracy, summed over the data-parallel ranks; the counts start again */
-static int eval_end(train_job_t *j, int64_t it, err_t *err) {
+static int eval_end(train_job_t *j, int64_t it, char *json, size_t jn, err_t *err) {
     bert_task_data_t *d = j->data;
     const bert_config_t *cfg = j->cfg;
     const grid_t *g = &j->base.grid;
@@ -100,6 +101,12 @@ static int eval_end(train_job_t *j, int64_t it, err_t *err) {
         if (cfg->binary_head) printf(", sentence accuracy %.4f over %.0f pairs", c[3] / c[2], c[2]);
         printf("\n");
         fflush(stdout);
+    }
+    if (c[0] > 0) { /* the validation record of --metrics-file (written by rank 0) */
+        int k = snprintf(json, jn, ", \"val_mlm_accuracy\": %.9g, \"val_mlm_baseline\": %.9g, \"val_masked_tokens\": %.0f",
+                         c[1] / c[0], majority / c[0], c[0]);
+        if (cfg->binary_head && c[2] > 0 && k > 0 && (size_t)k < jn)
+            snprintf(json + k, jn - (size_t)k, ", \"val_sop_accuracy\": %.9g", c[3] / c[2]);
     }
     d->eval_masked = d->eval_correct = d->eval_sop = d->eval_sop_correct = 0;
     memset(d->label_count, 0, sizeof(int64_t) * (size_t)V);

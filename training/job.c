@@ -30,9 +30,9 @@ static int job_backward(void *self, float grad_scale, uint32_t step, int last, e
     return j->task->model->backward(j->model, grad_scale, step, err);
 }
 
-static int job_eval_end(void *self, int64_t it, err_t *err) {
+static int job_eval_end(void *self, int64_t it, char *json, size_t jn, err_t *err) {
     train_job_t *j = self;
-    return j->task->eval_end(j, it, err);
+    return j->task->eval_end(j, it, json, jn, err);
 }
 
 static void job_zero_grads(void *self) {

@@ -41,7 +41,7 @@ typedef struct train_task {
     void (*banner)(const train_job_t *j);
     /* optional: after each forward; at the end of each validation (every rank) */
     void (*after_forward)(train_job_t *j, int train, const void *batch, const void *detail);
-    int (*eval_end)(train_job_t *j, int64_t it, err_t *err);
+    int (*eval_end)(train_job_t *j, int64_t it, char *json, size_t jn, err_t *err);
     /* optional, every rank at each log line (trainer.h's log_extra) */
     int (*log_extra)(train_job_t *j, char *text, size_t tn, char *json, size_t jn, err_t *err);
     /* model FLOPs of one training iteration (the global batch, forward and

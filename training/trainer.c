@@ -21,7 +21,9 @@ static int num_micro(const trainer_config_t *cfg) {
 
 /* Validation after iteration `it`: every validation reads the same first
  * eval-iters global batches, rank d of DP micro-batch k's samples from (k DP + d) micro. */
-static int evaluate(const trainer_config_t *cfg, trainer_hooks_t *h, int64_t it, double *val, err_t *err) {
+static int evaluate(const trainer_config_t *cfg, trainer_hooks_t *h, int64_t it, double *val, char *json,
+                    size_t jn, err_t *err) {
+    json[0] = 0;
     int micro = num_micro(cfg), dp = cfg->data_parallel_size > 0 ? cfg->data_parallel_size : 1;
     int64_t n = (int64_t)cfg->eval_iters * micro;
     double sum = 0.0;
@@ -31,7 +33,7 @@ static int evaluate(const trainer_config_t *cfg, trainer_hooks_t *h, int64_t it,
         if (h->batch(h->self, 0, first, err) != 0 || h->forward(h->self, 0, 0, &l, err) != 0) return -1;
         sum += l;
     }
-    if (h->eval_end && h->eval_end(h->self, it, err) != 0) return -1;
+    if (h->eval_end && h->eval_end(h->self, it, json, jn, err) != 0) return -1;
     *val = n > 0 ? sum / (double)n : NAN;
     return h->dp_mean(h->self, val, err);
 }
@@ -100,7 +102,7 @@ static int check_logs(const trainer_config_t *cfg, FILE *metrics, err_t *err) {
 }
 
 static int log_validation(const trainer_config_t *cfg, FILE *metrics, tb_writer_t *tb, int64_t it, double val,
-                          err_t *err) {
+                          const char *json, err_t *err) {
     if (cfg->log) {
         fprintf(cfg->log, "-----------------------------------------------------------------------------\n");
         fprintf(cfg->log, " validation loss at iteration %lld | lm loss value: %.6E | lm loss PPL: %.6E |\n",
@@ -109,8 +111,8 @@ static int log_validation(const trainer_config_t *cfg, FILE *metrics, tb_writer_
         fflush(cfg->log);
     }
     if (metrics) {
-        fprintf(metrics, "{\"iteration\": %lld, \"val_loss\": %.9g, \"val_ppl\": %.9g}\n", (long long)it,
-                val, exp(val));
+        fprintf(metrics, "{\"iteration\": %lld, \"val_loss\": %.9g, \"val_ppl\": %.9g%s}\n", (long long)it,
+                val, exp(val), json);
         fflush(metrics);
     }
     if (tb && (tb_add_scalar(tb, "lm loss validation", it, val, err) != 0 ||
@@ -156,9 +158,10 @@ int trainer_run(const trainer_config_t *cfg, trainer_hooks_t *h, trainer_result_
     loss_scaler_t *ls = cfg->scaler;
     int rc = 0;
     if (cfg->skip_train) { /* evaluation only: the loaded (or initialized) weights */
-        if (evaluate(cfg, h, cfg->start_iteration, &res->last_val_loss, err) != 0)
+        char vjson[256];
+        if (evaluate(cfg, h, cfg->start_iteration, &res->last_val_loss, vjson, sizeof vjson, err) != 0)
             rc = err_prefix(err, "validation at iteration %lld", (long long)cfg->start_iteration);
-        else if (log_validation(cfg, metrics, tb, cfg->start_iteration, res->last_val_loss, err) != 0)
+        else if (log_validation(cfg, metrics, tb, cfg->start_iteration, res->last_val_loss, vjson, err) != 0)
             rc = -1;
         goto done;
     }
@@ -246,12 +249,13 @@ int trainer_run(const trainer_config_t *cfg, trainer_hooks_t *h, trainer_result_
         int last = it == cfg->train_iters;
         if (cfg->eval_iters > 0 && ((cfg->eval_interval > 0 && it % cfg->eval_interval == 0) || last)) {
             double t0 = trainer_now(), val;
-            if (evaluate(cfg, h, it, &val, err) != 0) {
+            char vjson[256];
+            if (evaluate(cfg, h, it, &val, vjson, sizeof vjson, err) != 0) {
                 rc = err_prefix(err, "validation at iteration %lld", (long long)it);
                 goto done;
             }
             res->last_val_loss = val;
-            if (log_validation(cfg, metrics, tb, it, val, err) != 0) {
+            if (log_validation(cfg, metrics, tb, it, val, vjson, err) != 0) {
                 rc = -1;
                 goto done;
             }

@@ -44,8 +44,9 @@ typedef struct trainer_hooks {
     int (*step)(void *self, float lr, float grad_scale, err_t *err);
     /* mean over the data-parallel ranks of a host scalar (the logged losses) */
     int (*dp_mean)(void *self, double *v, err_t *err);
-    /* optional, every rank: after each validation's micro-batches (iteration `it`) */
-    int (*eval_end)(void *self, int64_t it, err_t *err);
+    /* optional, every rank: after each validation's micro-batches (iteration `it`);
+     * json (jn bytes, starts empty): fields ", \"k\": v" added to the validation record */
+    int (*eval_end)(void *self, int64_t it, char *json, size_t jn, err_t *err);
     /* optional: checkpoint after iteration `it`, `consumed` samples consumed in all */
     int (*save)(void *self, int64_t it, int64_t consumed, err_t *err);
     /* optional, called on every rank at each log line: more fields for the log

@@ -29,7 +29,7 @@ static int fuzz_run(const char *dir, err_t *err) {
     const model_ckpt_ops_t *ops = model_ckpt_ops(&r.meta, err);
     int64_t bytes;
     int datasets;
-    if (!ops || ops->validate(&r.meta, r.meta.tp_size, err) != 0 || ckpt_verify(&r, &bytes, &datasets, err) != 0)
+    if (!ops || ops->validate(&r.meta, r.meta.tp_size, err) != 0 || ckpt_verify(&r, &bytes, &datasets, NULL, err) != 0)
         goto out;
     for (int i = 0; i < r.nentries; i++) {
         const ckpt_entry_t *e = &r.entries[i];

@@ -26,8 +26,8 @@ static int fuzz_run(const char *dir, err_t *err) {
     snprintf(out, sizeof out, "%s/out", dir);
     if (ckpt_remove(out, err) != 0) return -1;
     char summary[512];
-    if (hf_bert_detect(dir)) return hf_bert_import(dir, out, 1, 0, "fuzz", summary, sizeof summary, err);
-    return hf_gpt2_import(dir, out, 0, 0, "fuzz", err);
+    if (hf_bert_detect(dir)) return hf_bert_import(dir, out, 1, 0, "fuzz", summary, sizeof summary, NULL, err);
+    return hf_gpt2_import(dir, out, 0, 0, "fuzz", NULL, err);
 }
 
 #ifdef FUZZ_DRIVER_MAIN

@@ -74,7 +74,7 @@ int main(void) {
         return test_exit("test_bert_dataset");
     }
     CHECK(wordpiece_vocab_size(vocab) == NVOCAB, "vocabulary of %d", wordpiece_vocab_size(vocab));
-    bert_dataset_config_t cfg = {prefix, "80,15,5", L, 1234, {2000, 50, 0}, 0.1, 0.15, 1, 0, {NULL, NULL, NULL}};
+    bert_dataset_config_t cfg = {prefix, "80,15,5", L, 1234, {2000, 50, 0}, 0.1, 0.15, 1, 0, {NULL, NULL, NULL}, NULL};
     bert_dataset_t ds;
     if (bert_dataset_open(&ds, &cfg, vocab, &err) != 0) {
         CHECK(0, "open: %s", err.msg);
