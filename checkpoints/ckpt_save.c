@@ -174,8 +174,14 @@ static int lock_dir(const char *root, int *fd, err_t *err) {
     if (flock(f, LOCK_EX | LOCK_NB) != 0) {
         int e = errno;
         if (e == EWOULDBLOCK) {
+            /* the holder writes its description just after taking the lock: a job
+             * started at the same instant waits up to a second to read it */
             char who[128] = {0};
-            ssize_t r = pread(f, who, sizeof who - 1, 0);
+            ssize_t r = 0;
+            for (int k = 0; k < 20 && (r = pread(f, who, sizeof who - 1, 0)) <= 0; k++) {
+                struct timespec ts = {0, 50 * 1000 * 1000};
+                nanosleep(&ts, NULL);
+            }
             close(f);
             who[r > 0 ? r : 0] = 0;
             who[strcspn(who, "\n")] = 0;
