@@ -10,38 +10,13 @@
 
 #include "framework/backend.h"
 #include "ref_ops.h"
+#include "fd_check.h"
 #include "testing.h"
 
-#define FD_H 1e-5
 #define TOL_ELEM 1e-5
 #define TOL_CHAIN 1e-4
 
 static backend_t *be;
-
-static double *to_d(const float *x, int n) {
-    double *d = malloc(sizeof(double) * n);
-    for (int i = 0; i < n; i++) d[i] = x[i];
-    return d;
-}
-
-static double dot_d(const double *a, const float *r, int n) {
-    double s = 0;
-    for (int i = 0; i < n; i++) s += a[i] * r[i];
-    return s;
-}
-
-typedef double (*loss_fn)(void *ctx);
-static void fd_grad(loss_fn f, void *ctx, double *x, int n, double *g) {
-    for (int i = 0; i < n; i++) {
-        double s = x[i];
-        x[i] = s + FD_H;
-        double lp = f(ctx);
-        x[i] = s - FD_H;
-        double lm = f(ctx);
-        x[i] = s;
-        g[i] = (lp - lm) / (2 * FD_H);
-    }
-}
 
 /* the op's accumulated gradient minus its random starting value g0 */
 static void sub(float *d, const float *g0, int n) {
