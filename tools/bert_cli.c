@@ -2,6 +2,7 @@
 #include "bert_cli.h"
 
 #include <cJSON.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,6 +175,20 @@ void bert_cli_close(bert_cli_t *o) {
     }
     free(o->texts), free(o->ids);
     o->texts = NULL, o->ids = NULL, o->wp = NULL, o->n = 0;
+}
+
+FILE *bert_cli_output_open(const bert_cli_t *o, err_t *err) {
+    FILE *out = o->output ? fopen(o->output, "w") : stdout;
+    if (!out) err_set(err, "--output %s: %s", o->output, strerror(errno));
+    return out;
+}
+
+int bert_cli_output_close(const bert_cli_t *o, FILE *out, int ok, err_t *err) {
+    int flushed = !ok || (fflush(out) == 0 && !ferror(out));
+    int closed = out == stdout || fclose(out) == 0;
+    if (ok && !(flushed && closed))
+        return err_set(err, "--output %s: write failed", o->output ? o->output : "(standard output)");
+    return 0;
 }
 
 void bert_cli_json_string(FILE *f, const char *s) {

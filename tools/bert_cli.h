@@ -37,6 +37,12 @@ void bert_cli_specs(bert_cli_t *o, arg_spec_t *out);
 int bert_cli_open(bert_cli_t *o, int need_mlm, int max_masks, err_t *err);
 void bert_cli_close(bert_cli_t *o);
 
+/* --output opened for writing (standard output without it); NULL with a message. */
+FILE *bert_cli_output_open(const bert_cli_t *o, err_t *err);
+/* Closes what bert_cli_output_open gave (standard output stays open). After a
+ * complete write (ok), a failed flush or close is an error naming --output. */
+int bert_cli_output_close(const bert_cli_t *o, FILE *out, int ok, err_t *err);
+
 /* Writes text as a JSON string (quotes and escapes) to f. */
 void bert_cli_json_string(FILE *f, const char *text);
 

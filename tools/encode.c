@@ -2,7 +2,6 @@
  * (a megac checkpoint or a Hugging Face directory): [CLS] or mean pooling,
  * optionally L2-normalized (sentence-transformers' all-MiniLM-L6-v2 is mean +
  * normalize); written as a float32 .npy [texts, hidden] or JSON Lines. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,20 +62,15 @@ int cmd_encode(int argc, char **argv) {
     if (o.output && ends_with(o.output, ".npy")) {
         if (infer_write_npy(o.output, emb, o.n, C, &err) != 0) goto done;
     } else {
-        out = o.output ? fopen(o.output, "w") : stdout;
-        if (!out) {
-            err_set(&err, "--output %s: %s", o.output, strerror(errno));
-            goto done;
-        }
+        if (!(out = bert_cli_output_open(&o, &err))) goto done;
         for (int i = 0; i < o.n; i++) {
             fprintf(out, "{\"index\": %d, \"embedding\": [", i);
             for (int c = 0; c < C; c++) fprintf(out, c ? ", %.9g" : "%.9g", emb[(size_t)i * C + c]);
             fprintf(out, "]}\n");
         }
-        if (fflush(out) != 0 || ferror(out)) {
-            err_set(&err, "--output %s: write failed", o.output ? o.output : "(standard output)");
-            goto done;
-        }
+        FILE *done_out = out;
+        out = NULL;
+        if (bert_cli_output_close(&o, done_out, 1, &err) != 0) goto done;
     }
     if (!quiet)
         fprintf(stderr, "megac encode: %d texts (%d tokens at most), %s pooling%s, %d x %d float32 in %.2f s "
@@ -84,10 +78,7 @@ int cmd_encode(int argc, char **argv) {
                 t2 - t1, o.n / (t2 - t1 > 0 ? t2 - t1 : 1e-9), t1 - t0);
     rc = 0;
 done:
-    if (out && out != stdout && fclose(out) != 0 && rc == 0) {
-        err_set(&err, "--output %s: write failed", o.output);
-        rc = 1;
-    }
+    if (out) bert_cli_output_close(&o, out, 0, &err);
     bert_cli_close(&o);
     free(emb), free(hidden);
     if (rc) fprintf(stderr, "megac encode: error: %s\n", err.msg);

@@ -2,7 +2,6 @@
  * probabilities, for each [MASK] of each JSON Lines text, from a BERT's
  * masked-LM head (a megac checkpoint, or a Hugging Face BertForMaskedLM /
  * BertForPreTraining directory). One JSON line per text. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,11 +45,7 @@ int cmd_fill_mask(int argc, char **argv) {
         err_set(&err, "out of memory");
         goto done;
     }
-    out = o.output ? fopen(o.output, "w") : stdout;
-    if (!out) {
-        err_set(&err, "--output %s: %s", o.output, strerror(errno));
-        goto done;
-    }
+    if (!(out = bert_cli_output_open(&o, &err))) goto done;
     for (int i = 0; i < o.n; i += o.B) {
         int nb = o.n - i < o.B ? o.n - i : o.B, nm;
         bert_infer_batch_t b;
@@ -79,16 +74,9 @@ int cmd_fill_mask(int argc, char **argv) {
         }
         bert_infer_batch_free(&b);
     }
-    if (fflush(out) != 0 || ferror(out)) {
-        err_set(&err, "--output %s: write failed", o.output ? o.output : "(standard output)");
-        goto done;
-    }
     rc = 0;
 done:
-    if (out && out != stdout && fclose(out) != 0 && rc == 0) {
-        err_set(&err, "--output %s: write failed", o.output);
-        rc = 1;
-    }
+    if (out && bert_cli_output_close(&o, out, rc == 0, &err) != 0) rc = 1;
     bert_cli_close(&o);
     free(logits), free(pos), free(ids), free(probs);
     if (rc) fprintf(stderr, "megac fill-mask: error: %s\n", err.msg);
